@@ -1,0 +1,37 @@
+"""The `wansim` command line: a thin layer over the Python API.
+
+Each verb lives in its own module under `wansim.cli` and is imported only when it
+is invoked, so `wansim doctor` stays fast and a broken optional feature cannot
+break the other verbs. Exit codes: 0 ok, 2 bad input, 1 internal error.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+# verb -> "module:attribute" of a click.Command; add one line per verb.
+VERBS: dict[str, str] = {
+    "doctor": "wansim.cli.doctor:doctor",
+}
+
+
+class LazyGroup(click.Group):
+    """A click group that imports a verb's module only when the verb runs."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(VERBS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = VERBS.get(name)
+        if target is None:
+            return None
+        module_name, attr = target.split(":")
+        return getattr(importlib.import_module(module_name), attr)
+
+
+@click.group(cls=LazyGroup)
+@click.version_option(package_name="wansim")
+def main() -> None:
+    """Simulate an anycast IPsec WAN with real hybrid post-quantum IKEv2 handshakes."""

@@ -1,0 +1,33 @@
+"""Key exchange and signatures for wansim's IKEv2 engine, behind small registries.
+
+    from wansim.crypto import get_kex
+    kex = get_kex("mlkem768")                 # or get_kex(36); backend="auto"|"pyca"|"liboqs"
+    pending = kex.initiate()                  # initiator: pending.share goes in KEi
+    share, secret = kex.respond(pending.share)   # responder: share goes in KEr
+    assert pending.finish(share) == secret
+
+`oqs` (liboqs-python) is imported only by `wansim.crypto.liboqs`, after its native library
+was found, so no import here can start liboqs-python's download-and-build.
+"""
+
+from __future__ import annotations
+
+from wansim.crypto.errors import BackendUnavailable, KeyExchangeError, UnknownMethod
+from wansim.crypto.kex import METHODS, OPERATIONS, KexMethod, KeyExchange, PendingKeyExchange
+from wansim.crypto.registry import BACKENDS, backend_table, get_kex, kex_method, unavailable_reason
+
+__all__ = [
+    "BACKENDS",
+    "METHODS",
+    "OPERATIONS",
+    "BackendUnavailable",
+    "KexMethod",
+    "KeyExchange",
+    "KeyExchangeError",
+    "PendingKeyExchange",
+    "UnknownMethod",
+    "backend_table",
+    "get_kex",
+    "kex_method",
+    "unavailable_reason",
+]

@@ -1,0 +1,1 @@
+"""Interoperability with real IKEv2 stacks: a UDP driver for the engine, strongSwan peers."""

@@ -21,6 +21,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 SCRIPT = Path(__file__).resolve().parents[2] / "interop" / "strongswan.sh"
@@ -199,8 +200,12 @@ class Charon:
         env = dict(os.environ, WANSIM_CHROOT=str(self.chroot))
         try:
             done = subprocess.run(
-                ["bash", str(SCRIPT), *args], env=env, capture_output=True, text=True,
-                timeout=timeout_s, check=False,
+                ["bash", str(SCRIPT), *args],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=timeout_s,
+                check=False,
             )
         except subprocess.TimeoutExpired as exc:
             raise StrongswanError(f"strongswan.sh {args[0]} timed out after {timeout_s} s") from exc
@@ -235,7 +240,11 @@ class Charon:
     def initiate(self, timeout_s: float = 20) -> SwanctlResult:
         """Initiate the IKE SA and Child SA `net`; returns when done or failed."""
         return self.swanctl(
-            "--initiate", "--child", "net", "--timeout", str(int(timeout_s)),
+            "--initiate",
+            "--child",
+            "net",
+            "--timeout",
+            str(int(timeout_s)),
             timeout_s=timeout_s + 10,
         )
 
@@ -254,12 +263,15 @@ def setup_chroot(chroot: Path | None = None, timeout_s: float = 1800) -> str:
         env["WANSIM_CHROOT"] = str(chroot)
     try:
         done = subprocess.run(
-            ["bash", str(SCRIPT), "setup"], env=env, capture_output=True, text=True,
-            timeout=timeout_s, check=False,
+            ["bash", str(SCRIPT), "setup"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout_s,
+            check=False,
         )
     except subprocess.TimeoutExpired as exc:
         raise StrongswanError(f"building the sid chroot took over {timeout_s} s") from exc
     if done.returncode != 0:
         raise StrongswanError(f"cannot build the strongSwan sid chroot: {done.stderr[-1500:]}")
     return done.stdout.strip()
-

@@ -1,0 +1,359 @@
+"""IKE messages: the 28-byte header (RFC 7296 §3.1), payload chains (§3.2) and the
+non-ESP marker that precedes IKE on UDP port 4500 (RFC 3948 §2.2).
+
+`Message.from_bytes` reads the header and the cleartext payload chain; an SK or SKF
+payload stays opaque and must be the last payload (RFC 7296 §3.14, RFC 7383 §2.5).
+Once protection.py has decrypted it, `parse_payload_chain(first_type, plaintext)`
+reads the inner chain; `serialize_payload_chain` is its inverse. Any malformed input
+raises `ParseError` (or one of its subclasses) and nothing else.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+from typing import Literal, TypeVar
+
+from wansim.ike.constants import (
+    IKE_HEADER_BYTES,
+    IKE_VERSION,
+    NON_ESP_MARKER,
+    PAYLOAD_HEADER_BYTES,
+    ExchangeType,
+    HeaderFlag,
+    KeMethod,
+    NotifyType,
+    PayloadType,
+    name_of,
+)
+from wansim.ike.errors import InvalidMajorVersion, ParseError, UnsupportedCriticalPayload
+from wansim.ike.payloads import (
+    PAYLOAD_CLASSES,
+    Encrypted,
+    EncryptedFragment,
+    KeyExchange,
+    Notify,
+    Payload,
+    UnknownPayload,
+    coerce,
+)
+
+_HEADER = struct.Struct("!8s8sBBBBII")
+_KNOWN_FLAGS = HeaderFlag.INITIATOR | HeaderFlag.VERSION | HeaderFlag.RESPONSE
+_ENCRYPTED = (Encrypted, EncryptedFragment)
+
+P = TypeVar("P", bound=Payload)
+
+
+@dataclass(frozen=True, slots=True)
+class IkeHeader:
+    """The IKE header. `next_payload` and `length` are filled in by `Message.to_bytes`;
+    set them yourself only when building header bytes by hand (e.g. as AEAD data)."""
+
+    spi_i: bytes
+    spi_r: bytes
+    exchange_type: int
+    flags: int
+    message_id: int
+    next_payload: int = PayloadType.NONE
+    length: int = IKE_HEADER_BYTES
+    version: int = IKE_VERSION
+
+    def __post_init__(self) -> None:
+        if len(self.spi_i) != 8 or len(self.spi_r) != 8:
+            raise ValueError("IKE SPIs are 8 bytes each")
+        if not 0 <= self.message_id <= 0xFFFFFFFF:
+            raise ValueError(f"message ID {self.message_id} does not fit 32 bits")
+
+    @property
+    def is_initiator(self) -> bool:
+        """Sent by the original initiator of the IKE SA (I flag)."""
+        return bool(self.flags & HeaderFlag.INITIATOR)
+
+    @property
+    def is_response(self) -> bool:
+        return bool(self.flags & HeaderFlag.RESPONSE)
+
+    @property
+    def major_version(self) -> int:
+        return self.version >> 4
+
+    def to_bytes(self) -> bytes:
+        return _HEADER.pack(
+            self.spi_i,
+            self.spi_r,
+            self.next_payload,
+            self.version,
+            self.exchange_type,
+            self.flags,
+            self.message_id,
+            self.length,
+        )
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> IkeHeader:
+        """Parse the first 28 bytes of `data` (the rest is not looked at).
+
+        Raises `InvalidMajorVersion` for a major version above 2, so a responder can
+        answer INVALID_MAJOR_VERSION (RFC 7296 §2.5); the minor version is ignored.
+        """
+        if len(data) < IKE_HEADER_BYTES:
+            raise ParseError(f"IKE header: {len(data)} bytes, need {IKE_HEADER_BYTES}")
+        spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = (
+            _HEADER.unpack_from(data)
+        )
+        header = cls(
+            spi_i,
+            spi_r,
+            coerce(ExchangeType, exchange),
+            flags & _KNOWN_FLAGS,
+            message_id,
+            coerce(PayloadType, next_payload),
+            length,
+            version,
+        )
+        major = version >> 4
+        if major > 2:
+            raise InvalidMajorVersion(major, header=header)
+        if major < 2:
+            raise ParseError(f"IKE major version {major} is not IKEv2", header=header)
+        if spi_i == bytes(8):
+            raise ParseError("IKE header: initiator SPI is zero (RFC 7296 §3.1)", header=header)
+        if length < IKE_HEADER_BYTES:
+            raise ParseError(f"IKE header: length {length} is below 28", header=header)
+        return header
+
+
+def _walk_chain(
+    first_type: int, data: bytes, offset: int, *, allow_encrypted: bool
+) -> list[Payload]:
+    """Parse payloads from `data[offset:]` until Next Payload 0 or an SK/SKF payload;
+    the chain must end exactly at the end of `data`."""
+    payloads: list[Payload] = []
+    payload_type = first_type
+    end = len(data)
+    while payload_type != PayloadType.NONE:
+        if end - offset < PAYLOAD_HEADER_BYTES:
+            raise ParseError(
+                f"payload {name_of(PayloadType, payload_type)} announced but only "
+                f"{end - offset} bytes remain"
+            )
+        next_type, flags, length = struct.unpack_from("!BBH", data, offset)
+        if length < PAYLOAD_HEADER_BYTES:
+            raise ParseError(
+                f"payload {name_of(PayloadType, payload_type)}: length {length} is below "
+                "the 4-byte generic header"
+            )
+        if offset + length > end:
+            raise ParseError(
+                f"payload {name_of(PayloadType, payload_type)}: length {length} does not fit "
+                f"the {end - offset} remaining bytes"
+            )
+        body = data[offset + PAYLOAD_HEADER_BYTES : offset + length]
+        offset += length
+        cls = PAYLOAD_CLASSES.get(payload_type)
+        if cls is None:
+            if flags & 0x80:
+                raise UnsupportedCriticalPayload(payload_type)
+            payloads.append(UnknownPayload(payload_type, body))
+        elif cls in _ENCRYPTED:
+            if not allow_encrypted:
+                raise ParseError(f"{cls.__name__} payload inside an encrypted payload")
+            if offset != end:
+                raise ParseError(f"{end - offset} bytes follow the {cls.__name__} payload")
+            payloads.append(cls.from_body(body, next_type))
+            return payloads
+        else:
+            payloads.append(cls.from_body(body))
+        payload_type = next_type
+    if offset != end:
+        raise ParseError(f"{end - offset} trailing bytes after the last payload")
+    return payloads
+
+
+def parse_payload_chain(first_type: int, data: bytes) -> tuple[Payload, ...]:
+    """Parse a decrypted inner payload chain whose first payload is `first_type` (the
+    Next Payload field of the SK/SKF header). SK/SKF may not appear inside."""
+    return tuple(_walk_chain(first_type, bytes(data), 0, allow_encrypted=False))
+
+
+def serialize_payload_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
+    """(type of the first payload, chained bytes): the inverse of `parse_payload_chain`,
+    also used for the cleartext part of a message. An SK/SKF payload must come last."""
+    payloads = tuple(payloads)
+    for payload in payloads[:-1]:
+        if isinstance(payload, _ENCRYPTED):
+            raise ValueError(f"{type(payload).__name__} must be the last payload")
+    parts = []
+    for i, payload in enumerate(payloads):
+        following = payloads[i + 1].payload_type if i + 1 < len(payloads) else PayloadType.NONE
+        parts.append(payload.to_bytes(following))
+    first = payloads[0].payload_type if payloads else PayloadType.NONE
+    return first, b"".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """An IKE message: header plus its cleartext payloads; an SK/SKF payload, if any,
+    is the last one and still encrypted. `raw` keeps the received bytes (for ICV and
+    AEAD checks, which must use the bytes as sent)."""
+
+    header: IkeHeader
+    payloads: tuple[Payload, ...] = ()
+    raw: bytes | None = field(default=None, compare=False, repr=False)
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Message:
+        data = bytes(data)
+        header = IkeHeader.from_bytes(data)
+        if header.length != len(data):
+            raise ParseError(
+                f"IKE header length {header.length} != datagram length {len(data)}",
+                header=header,
+            )
+        try:
+            payloads = _walk_chain(
+                header.next_payload, data, IKE_HEADER_BYTES, allow_encrypted=True
+            )
+        except ParseError as error:
+            error.header = header
+            raise
+        return cls(header, tuple(payloads), data)
+
+    def to_bytes(self) -> bytes:
+        first, chain = serialize_payload_chain(self.payloads)
+        header = replace(self.header, next_payload=first, length=IKE_HEADER_BYTES + len(chain))
+        return header.to_bytes() + chain
+
+    # --- convenience accessors -------------------------------------------------------
+
+    @property
+    def exchange_type(self) -> int:
+        return self.header.exchange_type
+
+    @property
+    def message_id(self) -> int:
+        return self.header.message_id
+
+    @property
+    def is_response(self) -> bool:
+        return self.header.is_response
+
+    @property
+    def encrypted(self) -> Encrypted | EncryptedFragment | None:
+        """The trailing SK or SKF payload, if the message has one."""
+        if self.payloads and isinstance(self.payloads[-1], _ENCRYPTED):
+            return self.payloads[-1]  # type: ignore[return-value]
+        return None
+
+    @property
+    def encrypted_offset(self) -> int | None:
+        """Offset of the SK/SKF generic payload header in the wire bytes: everything
+        before it, plus that header, is what RFC 5282 §5.1 authenticates as AAD."""
+        sk = self.encrypted
+        if sk is None:
+            return None
+        total = self.header.length if self.raw is not None else len(self.to_bytes())
+        return total - PAYLOAD_HEADER_BYTES - len(sk.body())
+
+    def find(self, payload_class: type[P]) -> P | None:
+        """The first payload of this class, or None."""
+        for payload in self.payloads:
+            if isinstance(payload, payload_class):
+                return payload
+        return None
+
+    def find_all(self, payload_class: type[P]) -> tuple[P, ...]:
+        return tuple(p for p in self.payloads if isinstance(p, payload_class))
+
+    def notify(self, notify_type: int) -> Notify | None:
+        """The first Notify of `notify_type`, or None."""
+        for payload in self.payloads:
+            if isinstance(payload, Notify) and payload.type == notify_type:
+                return payload
+        return None
+
+    def describe(self, inner: Iterable[Payload] | None = None) -> str:
+        """The payload list as in RFC 7296 figures / strongSwan logs, e.g.
+        'IKE_SA_INIT request 0 [ HDR, SA, KE(CURVE25519), No, N(NAT_D_SRC) ]'.
+        `inner` lists decrypted payloads to show inside SK{...}."""
+        return describe_message(self, inner)
+
+    def __str__(self) -> str:
+        return self.describe()
+
+
+# --- describe: payload lists like tshark / strongSwan logs --------------------------
+
+_SHORT = {
+    PayloadType.SA: "SA",
+    PayloadType.KE: "KE",
+    PayloadType.IDi: "IDi",
+    PayloadType.IDr: "IDr",
+    PayloadType.CERT: "CERT",
+    PayloadType.CERTREQ: "CERTREQ",
+    PayloadType.AUTH: "AUTH",
+    PayloadType.NONCE: "Nonce",
+    PayloadType.DELETE: "D",
+    PayloadType.VENDOR_ID: "V",
+    PayloadType.TSi: "TSi",
+    PayloadType.TSr: "TSr",
+    PayloadType.CP: "CP",
+    PayloadType.EAP: "EAP",
+}
+
+
+def describe_payload(payload: Payload) -> str:
+    """'SA', 'KE(CURVE25519)', 'N(NAT_DETECTION_SOURCE_IP)', 'SKF(1/2)', 'UNKNOWN(99)'."""
+    if isinstance(payload, Notify):
+        return f"N({name_of(NotifyType, payload.type)})"
+    if isinstance(payload, KeyExchange):
+        return f"KE({name_of(KeMethod, payload.method)})"
+    if isinstance(payload, EncryptedFragment):
+        return f"SKF({payload.fragment_number}/{payload.total_fragments})"
+    if isinstance(payload, Encrypted):
+        return "SK"
+    if isinstance(payload, UnknownPayload):
+        return _SHORT.get(payload.type, f"UNKNOWN({payload.type})")
+    return _SHORT.get(payload.payload_type, str(payload.payload_type))
+
+
+def describe_message(message: Message, inner: Iterable[Payload] | None = None) -> str:
+    header = message.header
+    direction = "response" if header.is_response else "request"
+    parts = ["HDR"]
+    for payload in message.payloads:
+        text = describe_payload(payload)
+        if isinstance(payload, _ENCRYPTED) and inner is not None:
+            text += "{" + ", ".join(describe_payload(p) for p in inner) + "}"
+        parts.append(text)
+    exchange = name_of(ExchangeType, header.exchange_type)
+    return f"{exchange} {direction} {header.message_id} [ {', '.join(parts)} ]"
+
+
+# --- UDP port 4500: non-ESP marker (RFC 3948 §2.2) ---------------------------------
+
+
+def add_non_esp_marker(ike_message: bytes) -> bytes:
+    """Prefix an IKE message with the 4 zero bytes required on UDP port 4500."""
+    return NON_ESP_MARKER + ike_message
+
+
+def classify_nat_t_datagram(datagram: bytes) -> Literal["ike", "esp", "keepalive"]:
+    """What a UDP datagram received on port 4500 carries (RFC 3948 §2.2, §2.3):
+    IKE after a zero non-ESP marker, ESP when the first 4 bytes (the SPI) are
+    non-zero, a NAT keepalive when it is the single byte 0xFF."""
+    if datagram == b"\xff":
+        return "keepalive"
+    if len(datagram) < len(NON_ESP_MARKER):
+        raise ParseError(f"{len(datagram)}-byte datagram on port 4500 is neither IKE nor ESP")
+    return "ike" if datagram[:4] == NON_ESP_MARKER else "esp"
+
+
+def strip_non_esp_marker(datagram: bytes) -> bytes:
+    """The IKE message inside a port-4500 datagram; ParseError if it is ESP or a keepalive."""
+    kind = classify_nat_t_datagram(datagram)
+    if kind != "ike":
+        raise ParseError(f"datagram on port 4500 is {kind}, not IKE (no non-ESP marker)")
+    return bytes(datagram[4:])

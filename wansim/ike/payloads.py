@@ -1,0 +1,754 @@
+"""IKEv2 payloads: one small frozen class per payload type, with its wire layout.
+
+Each class knows its own body (everything after the 4-byte generic payload header,
+RFC 7296 §3.2). `to_bytes(next_payload)` writes header + body; `from_bytes(data)` reads
+exactly one whole payload; `from_body(body)` reads a body already cut out of a chain
+(message.py walks chains). Reserved fields are written as zero and ignored on receipt;
+every malformed body raises `ParseError` and nothing else.
+
+Layouts: SA/proposal/transform/attributes RFC 7296 §3.3, KE §3.4, ID §3.5, CERT §3.6,
+CERTREQ §3.7, AUTH §3.8, Nonce §3.9, Notify §3.10, Delete §3.11, Vendor ID §3.12,
+TS §3.13, SK §3.14, SKF RFC 7383 §2.5.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from dataclasses import dataclass, field
+from enum import IntEnum
+from typing import ClassVar, Self
+
+from wansim.ike.constants import (
+    PAYLOAD_HEADER_BYTES,
+    AuthMethod,
+    CertEncoding,
+    EncrId,
+    EsnId,
+    IdType,
+    IntegId,
+    KeMethod,
+    NotifyType,
+    PayloadType,
+    PrfId,
+    ProtocolId,
+    TransformAttribute,
+    TransformType,
+    TsType,
+)
+from wansim.ike.errors import ParseError
+
+NONCE_MIN_BYTES = 16  # RFC 7296 §3.9
+NONCE_MAX_BYTES = 256
+_LAST = 0  # "last substructure" value of proposals and transforms (RFC 7296 §3.3.1)
+_MORE_PROPOSALS = 2
+_MORE_TRANSFORMS = 3
+_ATTRIBUTE_TV = 0x8000  # AF bit: Type/Value format (RFC 7296 §3.3.5)
+
+
+def coerce(enum: type[IntEnum], value: int) -> int:
+    """`value` as a member of `enum` when assigned there, else the plain int."""
+    try:
+        return enum(value)
+    except ValueError:
+        return value
+
+
+def _need(body: bytes, size: int, what: str) -> None:
+    if len(body) < size:
+        raise ParseError(f"{what}: {len(body)} bytes, need at least {size}")
+
+
+def _u8(value: int, what: str) -> int:
+    if not 0 <= value <= 0xFF:
+        raise ValueError(f"{what} must fit in one byte, got {value}")
+    return value
+
+
+def _u16(value: int, what: str) -> int:
+    if not 0 <= value <= 0xFFFF:
+        raise ValueError(f"{what} must fit in two bytes, got {value}")
+    return value
+
+
+def payload_header(next_payload: int, body_bytes: int, critical: bool = False) -> bytes:
+    """The 4-byte generic payload header (RFC 7296 §3.2)."""
+    length = PAYLOAD_HEADER_BYTES + body_bytes
+    if length > 0xFFFF:
+        raise ValueError(f"payload of {length} bytes exceeds the 16-bit length field")
+    return struct.pack("!BBH", next_payload, 0x80 if critical else 0, length)
+
+
+def split_payload_header(data: bytes, what: str = "payload") -> tuple[int, bool, int]:
+    """(next payload, critical bit, payload length) of the generic header at `data[0:4]`."""
+    _need(data, PAYLOAD_HEADER_BYTES, f"{what} header")
+    next_payload, flags, length = struct.unpack_from("!BBH", data)
+    if length < PAYLOAD_HEADER_BYTES:
+        raise ParseError(f"{what} length {length} is below the 4-byte generic header")
+    return next_payload, bool(flags & 0x80), length
+
+
+class Payload:
+    """Base of every payload class: generic header handling around a body."""
+
+    __slots__ = ()
+    payload_type: ClassVar[int]
+
+    def body(self) -> bytes:
+        raise NotImplementedError
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        raise NotImplementedError
+
+    def chain_next(self, next_payload: int) -> int:
+        """The Next Payload value this payload writes when followed by `next_payload`."""
+        return next_payload
+
+    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
+        body = self.body()
+        return payload_header(self.chain_next(next_payload), len(body)) + body
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        """Parse exactly one whole payload (generic header included)."""
+        _, _, length = split_payload_header(data, cls.__name__)
+        if length != len(data):
+            raise ParseError(f"{cls.__name__}: payload length {length} != {len(data)} bytes given")
+        return cls.from_body(bytes(data[PAYLOAD_HEADER_BYTES:]))
+
+
+# --- SA payload (RFC 7296 §3.3) -------------------------------------------------------
+
+_TRANSFORM_ID_ENUMS: dict[int, type[IntEnum]] = {
+    TransformType.ENCR: EncrId,
+    TransformType.PRF: PrfId,
+    TransformType.INTEG: IntegId,
+    TransformType.KE: KeMethod,
+    TransformType.ESN: EsnId,
+    **{t: KeMethod for t in range(TransformType.ADDKE1, TransformType.ADDKE7 + 1)},
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Attribute:
+    """A transform attribute (RFC 7296 §3.3.5): TV form when `value` is an int (16-bit),
+    TLV form when it is bytes."""
+
+    type: int
+    value: int | bytes
+
+    def to_bytes(self) -> bytes:
+        if isinstance(self.value, int):
+            return struct.pack(
+                "!HH",
+                _ATTRIBUTE_TV | _u16(self.type, "attribute type") & 0x7FFF,
+                _u16(self.value, "TV attribute value"),
+            )
+        return struct.pack("!HH", self.type & 0x7FFF, len(self.value)) + self.value
+
+
+def _parse_attributes(data: bytes) -> tuple[Attribute, ...]:
+    attributes = []
+    offset = 0
+    while offset < len(data):
+        _need(data[offset:], 4, "transform attribute")
+        type_field, value = struct.unpack_from("!HH", data, offset)
+        offset += 4
+        attr_type = coerce(TransformAttribute, type_field & 0x7FFF)
+        if type_field & _ATTRIBUTE_TV:
+            attributes.append(Attribute(attr_type, value))
+            continue
+        if offset + value > len(data):
+            raise ParseError(f"TLV attribute {attr_type}: {value} bytes overrun the transform")
+        attributes.append(Attribute(attr_type, bytes(data[offset : offset + value])))
+        offset += value
+    return tuple(attributes)
+
+
+@dataclass(frozen=True, slots=True)
+class Transform:
+    """A transform substructure: one algorithm of one type (RFC 7296 §3.3.2)."""
+
+    type: int
+    id: int
+    attributes: tuple[Attribute, ...] = ()
+
+    @classmethod
+    def make(cls, type: int, id: int, key_length: int | None = None) -> Transform:
+        """A transform with the usual TV Key Length attribute when `key_length` is given."""
+        attrs = ()
+        if key_length is not None:
+            attrs = (Attribute(TransformAttribute.KEY_LENGTH, key_length),)
+        id_enum = _TRANSFORM_ID_ENUMS.get(type)
+        return cls(
+            coerce(TransformType, type), id if id_enum is None else coerce(id_enum, id), attrs
+        )
+
+    @property
+    def key_length(self) -> int | None:
+        """The Key Length attribute in bits (TV form, type 14), or None."""
+        for attribute in self.attributes:
+            if attribute.type == TransformAttribute.KEY_LENGTH and isinstance(attribute.value, int):
+                return attribute.value
+        return None
+
+    def to_bytes(self, last: bool = True) -> bytes:
+        attrs = b"".join(a.to_bytes() for a in self.attributes)
+        return (
+            struct.pack(
+                "!BBHBBH",
+                _LAST if last else _MORE_TRANSFORMS,
+                0,
+                8 + len(attrs),
+                _u8(self.type, "transform type"),
+                0,
+                _u16(self.id, "transform id"),
+            )
+            + attrs
+        )
+
+
+def _parse_transform(data: bytes, offset: int) -> tuple[Transform, int, bool]:
+    """(transform, next offset, is last) for the transform at `data[offset:]`."""
+    _need(data[offset:], 8, "transform")
+    last_more, _, length, t_type, _, t_id = struct.unpack_from("!BBHBBH", data, offset)
+    if last_more not in (_LAST, _MORE_TRANSFORMS):
+        raise ParseError(f"transform: last/more field {last_more} is neither 0 nor 3")
+    if length < 8 or offset + length > len(data):
+        raise ParseError(f"transform length {length} does not fit its proposal")
+    attributes = _parse_attributes(data[offset + 8 : offset + length])
+    t_type = coerce(TransformType, t_type)
+    t_id = coerce(_TRANSFORM_ID_ENUMS[t_type], t_id) if t_type in _TRANSFORM_ID_ENUMS else t_id
+    return Transform(t_type, t_id, attributes), offset + length, last_more == _LAST
+
+
+# RFC 7296 §3.3.1: IKE SPIs are empty in IKE_SA_INIT and 8 bytes in rekeys; AH/ESP use 4.
+_SPI_SIZES = {ProtocolId.IKE: (0, 8), ProtocolId.AH: (4,), ProtocolId.ESP: (4,)}
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    """A proposal substructure: a protocol, an SPI and its transforms (RFC 7296 §3.3.1)."""
+
+    number: int
+    protocol: int
+    spi: bytes = b""
+    transforms: tuple[Transform, ...] = ()
+
+    def __post_init__(self) -> None:
+        allowed = _SPI_SIZES.get(self.protocol)
+        if allowed is not None and len(self.spi) not in allowed:
+            raise ValueError(f"{self.protocol!r} proposal SPI must be {allowed} bytes")
+
+    def to_bytes(self, last: bool = True) -> bytes:
+        n = len(self.transforms)
+        transforms = b"".join(t.to_bytes(last=i == n - 1) for i, t in enumerate(self.transforms))
+        return (
+            struct.pack(
+                "!BBHBBBB",
+                _LAST if last else _MORE_PROPOSALS,
+                0,
+                8 + len(self.spi) + len(transforms),
+                _u8(self.number, "proposal number"),
+                _u8(self.protocol, "protocol id"),
+                len(self.spi),
+                _u8(n, "transform count"),
+            )
+            + self.spi
+            + transforms
+        )
+
+
+def _parse_proposal(data: bytes, offset: int) -> tuple[Proposal, int, bool]:
+    _need(data[offset:], 8, "proposal")
+    last_more, _, length, number, protocol, spi_size, count = struct.unpack_from(
+        "!BBHBBBB", data, offset
+    )
+    if last_more not in (_LAST, _MORE_PROPOSALS):
+        raise ParseError(f"proposal: last/more field {last_more} is neither 0 nor 2")
+    end = offset + length
+    if length < 8 + spi_size or end > len(data):
+        raise ParseError(f"proposal #{number}: length {length} does not fit its SA payload")
+    protocol = coerce(ProtocolId, protocol)
+    allowed = _SPI_SIZES.get(protocol)
+    if allowed is None:
+        raise ParseError(f"proposal #{number}: unknown protocol id {protocol}")
+    if spi_size not in allowed:
+        raise ParseError(
+            f"proposal #{number}: {protocol.name} SPI size {spi_size} not in {allowed}"
+        )
+    spi = bytes(data[offset + 8 : offset + 8 + spi_size])
+    transforms = []
+    cursor = offset + 8 + spi_size
+    body = data[:end]
+    last = cursor == end
+    while not last:
+        transform, cursor, last = _parse_transform(body, cursor)
+        transforms.append(transform)
+        if last != (cursor == end):
+            raise ParseError(f"proposal #{number}: last transform flag disagrees with length")
+    if len(transforms) != count:
+        raise ParseError(
+            f"proposal #{number}: announces {count} transforms, holds {len(transforms)}"
+        )
+    return Proposal(number, protocol, spi, tuple(transforms)), end, last_more == _LAST
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityAssociation(Payload):
+    """SA payload: one or more proposals (RFC 7296 §3.3)."""
+
+    payload_type: ClassVar[int] = PayloadType.SA
+    proposals: tuple[Proposal, ...]
+
+    def body(self) -> bytes:
+        n = len(self.proposals)
+        return b"".join(p.to_bytes(last=i == n - 1) for i, p in enumerate(self.proposals))
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        proposals = []
+        offset, last = 0, False
+        while not last:
+            proposal, offset, last = _parse_proposal(body, offset)
+            proposals.append(proposal)
+            if last != (offset == len(body)):
+                raise ParseError("SA: last proposal flag disagrees with the payload length")
+        # RFC 7296 §3.3.1: numbered 1, 2, 3 ... in an offer; a single (chosen) proposal
+        # keeps the number it had in the offer.
+        numbers = [p.number for p in proposals]
+        first = numbers[0] if len(numbers) == 1 else 1
+        if first == 0 or numbers != list(range(first, first + len(numbers))):
+            raise ParseError(f"SA: proposal numbers {numbers} are not 1, 2, 3, ...")
+        return cls(tuple(proposals))
+
+
+# --- simple payloads ------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class KeyExchange(Payload):
+    """KE payload: method + key exchange data (RFC 7296 §3.4; RFC 9370 renames the
+    group field "Key Exchange Method")."""
+
+    payload_type: ClassVar[int] = PayloadType.KE
+    method: int
+    data: bytes
+
+    def body(self) -> bytes:
+        return struct.pack("!HH", _u16(self.method, "KE method"), 0) + self.data
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        _need(body, 4, "KE payload body")
+        (method,) = struct.unpack_from("!H", body)
+        return cls(coerce(KeMethod, method), bytes(body[4:]))
+
+
+@dataclass(frozen=True, slots=True)
+class Nonce(Payload):
+    """Nonce payload: 16..256 random bytes (RFC 7296 §3.9)."""
+
+    payload_type: ClassVar[int] = PayloadType.NONCE
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if not NONCE_MIN_BYTES <= len(self.data) <= NONCE_MAX_BYTES:
+            raise ValueError(f"nonce must be 16..256 bytes, got {len(self.data)}")
+
+    def body(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        if not NONCE_MIN_BYTES <= len(body) <= NONCE_MAX_BYTES:
+            raise ParseError(f"Nonce of {len(body)} bytes; RFC 7296 §3.9 requires 16..256")
+        return cls(bytes(body))
+
+
+@dataclass(frozen=True, slots=True)
+class Notify(Payload):
+    """Notify payload (RFC 7296 §3.10): protocol, optional SPI, type and data."""
+
+    payload_type: ClassVar[int] = PayloadType.NOTIFY
+    type: int
+    data: bytes = b""
+    protocol: int = ProtocolId.NONE
+    spi: bytes = b""
+
+    def body(self) -> bytes:
+        return (
+            struct.pack(
+                "!BBH",
+                _u8(self.protocol, "protocol id"),
+                _u8(len(self.spi), "SPI size"),
+                _u16(self.type, "notify type"),
+            )
+            + self.spi
+            + self.data
+        )
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        _need(body, 4, "Notify payload body")
+        protocol, spi_size, notify_type = struct.unpack_from("!BBH", body)
+        _need(body, 4 + spi_size, f"Notify with {spi_size}-byte SPI")
+        return cls(
+            coerce(NotifyType, notify_type),
+            bytes(body[4 + spi_size :]),
+            coerce(ProtocolId, protocol),
+            bytes(body[4 : 4 + spi_size]),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _TypedData(Payload):
+    """Shared layout of ID and AUTH: one type byte, 3 reserved bytes, data."""
+
+    kind_enum: ClassVar[type[IntEnum]]
+    kind: int
+    data: bytes
+
+    def body(self) -> bytes:
+        return struct.pack("!B3x", _u8(self.kind, "type")) + self.data
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        _need(body, 4, f"{cls.__name__} body")
+        return cls(coerce(cls.kind_enum, body[0]), bytes(body[4:]))
+
+
+@dataclass(frozen=True, slots=True)
+class IdInitiator(_TypedData):
+    """IDi payload: `kind` is the ID type, `data` the identity (RFC 7296 §3.5)."""
+
+    payload_type: ClassVar[int] = PayloadType.IDi
+    kind_enum: ClassVar[type[IntEnum]] = IdType
+
+
+@dataclass(frozen=True, slots=True)
+class IdResponder(_TypedData):
+    """IDr payload: `kind` is the ID type, `data` the identity (RFC 7296 §3.5)."""
+
+    payload_type: ClassVar[int] = PayloadType.IDr
+    kind_enum: ClassVar[type[IntEnum]] = IdType
+
+
+@dataclass(frozen=True, slots=True)
+class Auth(_TypedData):
+    """AUTH payload: `kind` is the auth method, `data` the MIC/signature (RFC 7296 §3.8)."""
+
+    payload_type: ClassVar[int] = PayloadType.AUTH
+    kind_enum: ClassVar[type[IntEnum]] = AuthMethod
+
+
+@dataclass(frozen=True, slots=True)
+class _EncodedData(Payload):
+    """Shared layout of CERT and CERTREQ: one encoding byte, then data."""
+
+    encoding: int
+    data: bytes
+
+    def body(self) -> bytes:
+        return bytes([_u8(self.encoding, "certificate encoding")]) + self.data
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        _need(body, 1, f"{cls.__name__} body")
+        return cls(coerce(CertEncoding, body[0]), bytes(body[1:]))
+
+
+@dataclass(frozen=True, slots=True)
+class Certificate(_EncodedData):
+    """CERT payload (RFC 7296 §3.6), e.g. encoding X509_SIGNATURE with DER data."""
+
+    payload_type: ClassVar[int] = PayloadType.CERT
+
+
+@dataclass(frozen=True, slots=True)
+class CertificateRequest(_EncodedData):
+    """CERTREQ payload (RFC 7296 §3.7): data = concatenated SHA-1 hashes of CA keys."""
+
+    payload_type: ClassVar[int] = PayloadType.CERTREQ
+
+
+@dataclass(frozen=True, slots=True)
+class Delete(Payload):
+    """Delete payload (RFC 7296 §3.11): no SPI for IKE, 4-byte SPIs for AH/ESP."""
+
+    payload_type: ClassVar[int] = PayloadType.DELETE
+    protocol: int
+    spis: tuple[bytes, ...] = ()
+
+    def __post_init__(self) -> None:
+        if len({len(s) for s in self.spis}) > 1:
+            raise ValueError("all SPIs of one Delete payload must have the same size")
+
+    def body(self) -> bytes:
+        spi_size = len(self.spis[0]) if self.spis else 0
+        return struct.pack(
+            "!BBH", _u8(self.protocol, "protocol id"), spi_size, _u16(len(self.spis), "SPI count")
+        ) + b"".join(self.spis)
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        _need(body, 4, "Delete payload body")
+        protocol, spi_size, count = struct.unpack_from("!BBH", body)
+        if len(body) != 4 + spi_size * count:
+            raise ParseError(f"Delete: {count} SPIs of {spi_size} bytes != {len(body) - 4} bytes")
+        if count and not spi_size:
+            raise ParseError(f"Delete: {count} SPIs of size 0")
+        spis = tuple(bytes(body[4 + i * spi_size : 4 + (i + 1) * spi_size]) for i in range(count))
+        return cls(coerce(ProtocolId, protocol), spis)
+
+
+@dataclass(frozen=True, slots=True)
+class VendorId(Payload):
+    """Vendor ID payload: opaque bytes (RFC 7296 §3.12)."""
+
+    payload_type: ClassVar[int] = PayloadType.VENDOR_ID
+    data: bytes
+
+    def body(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        return cls(bytes(body))
+
+
+# --- traffic selectors (RFC 7296 §3.13) -----------------------------------------------
+
+_TS_LAYOUT = {TsType.TS_IPV4_ADDR_RANGE: (4, 16), TsType.TS_IPV6_ADDR_RANGE: (16, 40)}
+
+IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSelector:
+    """One address range with protocol and port range; the TS type follows the
+    address family (7 = IPv4, 8 = IPv6)."""
+
+    start_address: IpAddress
+    end_address: IpAddress
+    ip_protocol: int = 0  # 0 = any
+    start_port: int = 0
+    end_port: int = 0xFFFF
+
+    def __post_init__(self) -> None:
+        if self.start_address.version != self.end_address.version:
+            raise ValueError("traffic selector mixes IPv4 and IPv6 addresses")
+
+    @classmethod
+    def from_network(cls, network: str, ip_protocol: int = 0) -> TrafficSelector:
+        """The whole range of a CIDR like '198.51.100.0/24', any port."""
+        net = ipaddress.ip_network(network, strict=False)
+        return cls(net.network_address, net.broadcast_address, ip_protocol)
+
+    @property
+    def ts_type(self) -> TsType:
+        if self.start_address.version == 4:
+            return TsType.TS_IPV4_ADDR_RANGE
+        return TsType.TS_IPV6_ADDR_RANGE
+
+    def to_bytes(self) -> bytes:
+        _, size = _TS_LAYOUT[self.ts_type]
+        return (
+            struct.pack(
+                "!BBHHH",
+                self.ts_type,
+                _u8(self.ip_protocol, "IP protocol"),
+                size,
+                _u16(self.start_port, "start port"),
+                _u16(self.end_port, "end port"),
+            )
+            + self.start_address.packed
+            + self.end_address.packed
+        )
+
+    def __str__(self) -> str:
+        proto = "" if self.ip_protocol == 0 else f" proto {self.ip_protocol}"
+        ports = (
+            ""
+            if (self.start_port, self.end_port) == (0, 0xFFFF)
+            else (f" ports {self.start_port}-{self.end_port}")
+        )
+        return f"{self.start_address}-{self.end_address}{proto}{ports}"
+
+
+def _parse_selector(data: bytes, offset: int) -> tuple[TrafficSelector, int]:
+    _need(data[offset:], 8, "traffic selector")
+    ts_type, ip_protocol, length, start_port, end_port = struct.unpack_from("!BBHHH", data, offset)
+    layout = _TS_LAYOUT.get(ts_type)
+    if layout is None:
+        raise ParseError(f"traffic selector type {ts_type} is not supported (only 7 and 8)")
+    address_bytes, size = layout
+    if length != size or offset + size > len(data):
+        raise ParseError(f"traffic selector type {ts_type}: length {length}, must be {size}")
+    start = offset + 8
+    make = ipaddress.IPv4Address if ts_type == TsType.TS_IPV4_ADDR_RANGE else ipaddress.IPv6Address
+    return TrafficSelector(
+        make(bytes(data[start : start + address_bytes])),
+        make(bytes(data[start + address_bytes : start + 2 * address_bytes])),
+        ip_protocol,
+        start_port,
+        end_port,
+    ), offset + size
+
+
+@dataclass(frozen=True, slots=True)
+class _TrafficSelectors(Payload):
+    selectors: tuple[TrafficSelector, ...]
+
+    def body(self) -> bytes:
+        return struct.pack("!B3x", _u8(len(self.selectors), "TS count")) + b"".join(
+            s.to_bytes() for s in self.selectors
+        )
+
+    @classmethod
+    def from_body(cls, body: bytes) -> Self:
+        _need(body, 4, f"{cls.__name__} body")
+        count = body[0]
+        selectors = []
+        offset = 4
+        while offset < len(body):
+            selector, offset = _parse_selector(body, offset)
+            selectors.append(selector)
+        if len(selectors) != count:
+            raise ParseError(f"{cls.__name__}: announces {count} selectors, holds {len(selectors)}")
+        return cls(tuple(selectors))
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSelectorsInitiator(_TrafficSelectors):
+    """TSi payload (RFC 7296 §3.13)."""
+
+    payload_type: ClassVar[int] = PayloadType.TSi
+
+
+@dataclass(frozen=True, slots=True)
+class TrafficSelectorsResponder(_TrafficSelectors):
+    """TSr payload (RFC 7296 §3.13)."""
+
+    payload_type: ClassVar[int] = PayloadType.TSr
+
+
+# --- encrypted payloads (opaque here; keys engineer's protection.py opens them) -------
+
+
+@dataclass(frozen=True, slots=True)
+class Encrypted(Payload):
+    """SK payload (RFC 7296 §3.14): IV ‖ ciphertext ‖ ICV, kept opaque.
+
+    Its Next Payload field holds the type of the first *inner* payload, so it must be
+    the last payload of a message.
+    """
+
+    payload_type: ClassVar[int] = PayloadType.SK
+    first_payload: int
+    data: bytes
+
+    def chain_next(self, next_payload: int) -> int:
+        return self.first_payload
+
+    def body(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def from_body(cls, body: bytes, first_payload: int = PayloadType.NONE) -> Self:
+        return cls(coerce(PayloadType, first_payload), bytes(body))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        first, _, length = split_payload_header(data, cls.__name__)
+        if length != len(data):
+            raise ParseError(f"{cls.__name__}: payload length {length} != {len(data)} bytes")
+        return cls.from_body(bytes(data[PAYLOAD_HEADER_BYTES:]), first)
+
+
+SKF_HEADER_BYTES = 8  # generic header + fragment number + total fragments
+
+
+@dataclass(frozen=True, slots=True)
+class EncryptedFragment(Payload):
+    """SKF payload (RFC 7383 §2.5): fragment number (from 1), total, then IV ‖
+    ciphertext ‖ ICV. Only fragment 1 names the first inner payload; others carry 0."""
+
+    payload_type: ClassVar[int] = PayloadType.SKF
+    fragment_number: int
+    total_fragments: int
+    first_payload: int
+    data: bytes
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.fragment_number <= self.total_fragments <= 0xFFFF:
+            raise ValueError(
+                f"fragment {self.fragment_number} of {self.total_fragments}: "
+                "need 1 <= number <= total <= 65535"
+            )
+
+    def chain_next(self, next_payload: int) -> int:
+        return self.first_payload
+
+    def body(self) -> bytes:
+        return struct.pack("!HH", self.fragment_number, self.total_fragments) + self.data
+
+    @classmethod
+    def from_body(cls, body: bytes, first_payload: int = PayloadType.NONE) -> Self:
+        _need(body, 4, "SKF payload body")
+        number, total = struct.unpack_from("!HH", body)
+        # RFC 7383 §2.5: numbering starts at 1 and never exceeds the total.
+        if not 1 <= number <= total:
+            raise ParseError(f"SKF: fragment number {number} of total {total}")
+        return cls(number, total, coerce(PayloadType, first_payload), bytes(body[4:]))
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> Self:
+        first, _, length = split_payload_header(data, cls.__name__)
+        if length != len(data):
+            raise ParseError(f"{cls.__name__}: payload length {length} != {len(data)} bytes")
+        return cls.from_body(bytes(data[PAYLOAD_HEADER_BYTES:]), first)
+
+
+@dataclass(frozen=True, slots=True)
+class UnknownPayload(Payload):
+    """A payload type this codec does not model, sent with the critical bit clear
+    (RFC 7296 §2.5: skip it). Kept so the message re-serializes unchanged."""
+
+    type: int
+    body_bytes: bytes = field(repr=False)
+    critical: bool = False
+
+    @property
+    def payload_type(self) -> int:  # type: ignore[override]
+        return self.type
+
+    def body(self) -> bytes:
+        return self.body_bytes
+
+    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
+        return payload_header(next_payload, len(self.body_bytes), self.critical) + self.body_bytes
+
+
+PAYLOAD_CLASSES: dict[int, type[Payload]] = {
+    cls.payload_type: cls
+    for cls in (
+        SecurityAssociation,
+        KeyExchange,
+        IdInitiator,
+        IdResponder,
+        Certificate,
+        CertificateRequest,
+        Auth,
+        Nonce,
+        Notify,
+        Delete,
+        VendorId,
+        TrafficSelectorsInitiator,
+        TrafficSelectorsResponder,
+        Encrypted,
+        EncryptedFragment,
+    )
+}
+"""Payload type -> class for every payload this codec understands."""

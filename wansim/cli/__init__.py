@@ -14,6 +14,7 @@ import click
 # verb -> "module:attribute" of a click.Command; add one line per verb.
 VERBS: dict[str, str] = {
     "doctor": "wansim.cli.doctor:doctor",
+    "calibrate": "wansim.cli.calibrate:calibrate",
 }
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -210,3 +213,19 @@ def test_random_peer_shares_never_raise_anything_else(pair: tuple[str, str], dat
     except KeyExchangeError:
         return
     assert length == size and len(secret) == kex.secret_bytes
+
+
+def test_modp_leaks_no_deprecation_warning() -> None:
+    """pyca 50 deprecates finite-field DH; a fresh process with warnings as errors still runs it."""
+    code = (
+        "from wansim.crypto import get_kex\n"
+        "kex = get_kex('modp2048')\n"
+        "pending = kex.initiate()\n"
+        "share, secret = kex.respond(pending.share)\n"
+        "assert pending.finish(share) == secret\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-W", "error", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""

@@ -32,7 +32,7 @@ from pathlib import Path
 from types import ModuleType
 
 ENABLE_HINT = (
-    "to enable it, build liboqs as a shared library (cmake -DBUILD_SHARED_LIBS=ON) and set "
+    "build liboqs as a shared library (cmake -DBUILD_SHARED_LIBS=ON) and set "
     "OQS_INSTALL_PATH to its install prefix (the folder holding lib/liboqs.so)"
 )
 
@@ -68,21 +68,32 @@ def install_dir() -> Path:
     return Path.home() / "_oqs"
 
 
-def candidate_paths() -> list[str]:
-    """The library names/paths liboqs-python tries, in its order (see module docstring)."""
-    system = platform.system()
+def found_by_name() -> list[str]:
+    """What `ctypes.util.find_library` reports for "liboqs", then "oqs" (liboqs-python's order:
+    it inserts the "oqs" hit first, then the "liboqs" hit before it)."""
     found = []
-    for name in ("liboqs", "oqs"):  # it inserts find_library("oqs") first, then "liboqs" before
+    for name in ("liboqs", "oqs"):
         with contextlib.suppress(Exception):
             if hit := ctypes.util.find_library(name):
                 found.append(hit)
+    return found
+
+
+def install_candidates() -> list[str]:
+    """The files liboqs-python tries under `install_dir()`, in its order."""
+    system = platform.system()
     base = install_dir()
     if system == "Windows":
         dirs, files = [base / "bin", base / "bin"], ["oqs.dll", "liboqs.dll"]
     else:
         dirs = [base / "lib", base / "lib64"]
         files = ["liboqs.dylib" if system == "Darwin" else "liboqs.so"]
-    return found + [str(d.absolute() / f) for d in dirs for f in files]
+    return [str(d.absolute() / f) for d in dirs for f in files]
+
+
+def candidate_paths() -> list[str]:
+    """Every library name/path liboqs-python tries, in its order (see module docstring)."""
+    return found_by_name() + install_candidates()
 
 
 def _load_native(candidates: list[str]) -> str | None:
@@ -118,7 +129,10 @@ def status() -> LiboqsStatus:
     path = _load_native(candidates)
     if path is None:
         return LiboqsStatus(
-            version, None, tuple(candidates), f"native liboqs not found; {ENABLE_HINT}"
+            version,
+            None,
+            tuple(candidates),
+            f"native liboqs not found; to enable it, {ENABLE_HINT}",
         )
     try:
         module = _import_oqs()

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
 import simpy
 
 from wansim.sim.driver import EngineDriver
-from wansim.sim.profiles import CISCO, FORTIOS, STRONGSWAN, get_profile
 
 
 class ScriptedEndpoint:
@@ -59,13 +57,3 @@ def test_timers_fire_on_time_and_output_reaches_the_owner():
     assert outputs[1] == (2.0, [(b"cba", ("192.0.2.1", 500))], [])
     # the stale wake-up armed for 3.0 before 2.5 existed did not call handle_timer early
     assert endpoint.handle_calls == 3
-
-
-def test_site_profiles_give_up_times_and_rekey_jitter():
-    assert STRONGSWAN.give_up_s() == pytest.approx(165.06, abs=0.01)
-    assert FORTIOS.give_up_s() == 93.0
-    assert STRONGSWAN.scheduled(3600, 360, 0.5) == 3420
-    assert CISCO.child_rekey_s == 3240
-    assert get_profile("fortios") is FORTIOS
-    with pytest.raises(ValueError, match="strongswan, fortios, cisco"):
-        get_profile("junos")

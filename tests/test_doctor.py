@@ -7,7 +7,7 @@ import cryptography
 from click.testing import CliRunner
 
 from wansim.cli import main
-from wansim.crypto import METHODS, BackendUnavailable, get_kex, liboqs
+from wansim.crypto import METHODS, SIGNATURE_SCHEMES, BackendUnavailable, get_kex, liboqs
 
 
 def test_doctor_reports_versions_liboqs_and_each_method() -> None:
@@ -24,7 +24,9 @@ def test_doctor_reports_versions_liboqs_and_each_method() -> None:
         for path in liboqs.install_candidates():
             assert path in out
 
-    rows = {line.split()[0]: line.split() for line in out.splitlines()[-len(METHODS) :]}
+    lines = out.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("key exchange")) + 2
+    rows = {line.split()[0]: line.split() for line in lines[start : start + len(METHODS)]}
     assert set(rows) == set(METHODS)
     for token, method in METHODS.items():
         _, method_id, name, auto, check, *_ = rows[token]
@@ -35,6 +37,11 @@ def test_doctor_reports_versions_liboqs_and_each_method() -> None:
             assert (auto, check) == ("none", "-")
         else:
             assert (auto, check) == (expected, "ok")
+
+    start = next(i for i, line in enumerate(lines) if line.startswith("signatures")) + 2
+    signatures = {line.split()[0]: line for line in lines[start:]}
+    assert set(signatures) == set(SIGNATURE_SCHEMES)
+    assert all(" ok " in line for line in signatures.values())
 
 
 def test_doctor_is_listed_in_help() -> None:

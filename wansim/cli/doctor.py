@@ -11,7 +11,7 @@ import sys
 
 import click
 
-from wansim.crypto import environment, get_kex, liboqs
+from wansim.crypto import SIGNATURE_SCHEMES, environment, get_kex, liboqs
 
 
 def _check(token: str) -> str:
@@ -60,7 +60,7 @@ def _backend_note(backend: str, reason: str | None) -> str:
 
 
 def _method_lines() -> tuple[list[str], bool]:
-    """One line per method and whether every available method's two ends agreed."""
+    """One line per method, and whether every available method's two ends agreed."""
     healthy = True
     lines = [f"  {'token':<10} {'ID':>3}  {'method':<12} {'auto':<7} {'check':<8} backends"]
     for row in environment.method_support():
@@ -75,17 +75,34 @@ def _method_lines() -> tuple[list[str], bool]:
     return lines, healthy
 
 
+def _signature_lines() -> tuple[list[str], bool]:
+    """One line per signature scheme, each checked by signing and verifying once."""
+    healthy = True
+    lines = [f"  {'token':<11} {'scheme':<26} {'check':<8} hash ID"]
+    for scheme in SIGNATURE_SCHEMES.values():
+        try:
+            key = scheme.generate()
+            scheme.verify(key.public_key(), b"doctor", scheme.sign(key, b"doctor"))
+            check = "ok"
+        except Exception as error:  # report any backend failure instead of crashing
+            check, healthy = f"failed: {error}", False
+        lines.append(f"  {scheme.token:<11} {scheme.name:<26} {check:<8} {scheme.hash_algorithm}")
+    return lines, healthy
+
+
 @click.command()
 def doctor() -> None:
     """Show versions, liboqs status and which backend provides each key-exchange method."""
-    methods, healthy = _method_lines()
+    methods, kex_ok = _method_lines()
+    signatures, signatures_ok = _signature_lines()
     sections = {
         "versions": _versions(),
         "liboqs (the native library behind liboqs-python)": _liboqs_lines(),
         "key exchange (auto = backend used unless one is chosen; check = one real exchange)": (
             methods
         ),
+        "signatures (RFC 7427 authentication, pyca/cryptography)": signatures,
     }
     click.echo("\n\n".join("\n".join([title, *lines]) for title, lines in sections.items()))
-    if not healthy:
-        raise click.ClickException("a key exchange's two ends derived different secrets")
+    if not (kex_ok and signatures_ok):
+        raise click.ClickException("a self-check above failed")

@@ -18,7 +18,12 @@ from collections.abc import Callable, Iterable
 from importlib import metadata
 
 from wansim.crypto import METHODS, BackendUnavailable, get_kex, unavailable_reason
+from wansim.crypto.signatures import SIGNATURE_SCHEMES
 from wansim.sim.costs import EXCHANGES, CostProfile, strongswan_exchange_s
+
+#: Bytes signed per IKE_AUTH: the signed octets are the first message plus nonce and a MAC
+#: (RFC 7296 §2.15), a few hundred bytes for a hybrid handshake's IKE_SA_INIT.
+AUTH_OCTETS_BYTES = 512
 
 
 def _cpu_model() -> str:
@@ -89,7 +94,8 @@ def measure_operations(
     batches: int = 15,
     min_batch_s: float = 0.002,
 ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
-    """Time initiate/respond/finish of each method; returns (costs, backend used per token)."""
+    """Time initiate/respond/finish of each key exchange and sign/verify of each signature
+    scheme pyca runs; returns (costs, backend used per token)."""
     wanted = list(tokens) if tokens is not None else list(METHODS)
     costs: dict[str, dict[str, float]] = {}
     used: dict[str, str] = {}
@@ -102,6 +108,20 @@ def measure_operations(
         calls[f"{token}:respond"] = lambda k=kex, s=pending.share: k.respond(s)
         calls[f"{token}:finish"] = lambda p=pending, s=share: p.finish(s)
         used[token] = kex.backend
+    if tokens is None:
+        for token, scheme in SIGNATURE_SCHEMES.items():
+            try:
+                key = scheme.generate()
+            except Exception:  # noqa: BLE001 - a scheme this pyca build lacks is skipped
+                continue
+            data = bytes(AUTH_OCTETS_BYTES)
+            signature = scheme.sign(key, data)
+            public = key.public_key()
+            calls[f"{token}:sign"] = lambda s=scheme, k=key, d=data: s.sign(k, d)
+            calls[f"{token}:verify"] = lambda s=scheme, p=public, d=data, g=signature: s.verify(
+                p, d, g
+            )
+            used[token] = "pyca"
     for key, seconds in time_calls(calls, batches=batches, min_batch_s=min_batch_s).items():
         token, operation = key.split(":")
         costs.setdefault(token, {})[operation] = seconds

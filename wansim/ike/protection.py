@@ -1,0 +1,410 @@
+"""Protecting IKE messages: SK payloads, SKF fragments and their reassembly, and the A|P
+chunks that IKE_INTERMEDIATE messages contribute to AUTH.
+
+- `protect` / `unprotect`: one SK payload (RFC 7296 §3.14; AES-GCM per RFC 5282 §5.1).
+  AAD is the IKE header through the SK payload header; padding follows strongSwan:
+  `block - (len % block)` bytes including the Pad Length byte, i.e. a single zero
+  Pad Length byte for AES-GCM (block size 1) and 1..16 bytes for AES-CBC.
+- `protect_fragments`: RFC 7383 fragmentation sized like strongSwan's `message.c`
+  (`fragment_size` is the whole IP datagram; see `max_message_bytes` and
+  `fragment_data_bytes`). Each SKF fragment is protected on its own with the IKE header
+  and the 8-byte SKF header as AAD; only fragment 1 names the first inner payload.
+- `Reassembly`: collects verified fragments of one message with limits on count, bytes
+  and age (RFC 7383 §2.6; strongSwan's defaults), `now` injected.
+- `int_auth_chunk`: A|P of RFC 9242 §3.1, computed as if the message were unfragmented.
+
+Everything works on bytes: the 28-byte IKE header comes from the codec (message.py),
+inner payloads are a serialized chain plus the type of its first payload. The header's
+Next Payload (or that of the last unencrypted payload) and its Length are patched here.
+IVs come from the injected `random` callable (e.g. `os.urandom` or a seeded generator).
+Malformed input raises `ParseError`; a failed ICV raises `IntegrityError` (a ParseError).
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wansim.ike.ciphers import CipherSuite, IntegrityError
+from wansim.ike.constants import IKE_HEADER_BYTES, PAYLOAD_HEADER_BYTES, PayloadType
+from wansim.ike.errors import ParseError
+
+__all__ = [
+    "Fragment",
+    "IntegrityError",
+    "Opened",
+    "Reassembly",
+    "ReassemblyError",
+    "fragment_data_bytes",
+    "int_auth_chunk",
+    "max_message_bytes",
+    "protect",
+    "protect_fragments",
+    "sk_message_bytes",
+    "unprotect",
+]
+
+RandomSource = Callable[[int], bytes]
+
+SK_HEADER_BYTES = PAYLOAD_HEADER_BYTES
+SKF_HEADER_BYTES = PAYLOAD_HEADER_BYTES + 4  # + Fragment Number, Total Fragments
+UDP_HEADER_BYTES = 8
+IP_HEADER_BYTES = {4: 20, 6: 40}  # no options / extension headers, like strongSwan
+NON_ESP_MARKER_BYTES = 4
+DEFAULT_FRAGMENT_SIZE = 1280  # strongSwan charon.fragment_size default (whole IP datagram)
+STRONGSWAN_MAX_FRAGMENTS = 255  # strongSwan message.c MAX_FRAGMENTS
+STRONGSWAN_MAX_PACKET = 10_000  # strongSwan charon.max_packet default, reassembled bytes
+
+
+class ReassemblyError(ParseError):
+    """A verified fragment that the reassembly buffer refuses (limits, stale total)."""
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A decrypted SK message (or a reassembled fragmented one).
+
+    `header` is the IKE header as received (fragment 1's for a reassembled message);
+    `inner` the plaintext inner payload chain starting with a payload of type
+    `first_inner`; `fragments` is 0 when the message came unfragmented.
+    """
+
+    header: bytes
+    unencrypted: bytes
+    first_inner: int
+    inner: bytes
+    fragments: int = 0
+
+    def int_auth_chunk(self) -> bytes:
+        """A|P of this message for the RFC 9242 IntAuth chain."""
+        return int_auth_chunk(self.header, self.first_inner, self.inner, self.unencrypted)
+
+
+@dataclass(frozen=True)
+class Fragment:
+    """One verified and decrypted SKF fragment (RFC 7383 §2.5)."""
+
+    header: bytes
+    unencrypted: bytes
+    number: int
+    total: int
+    first_inner: int  # meaningful in fragment 1 only; later fragments carry 0
+    data: bytes
+
+    @property
+    def message_key(self) -> bytes:
+        """What all fragments of one message share: SPIs, exchange type, R flag and MID."""
+        h = self.header
+        return h[:16] + h[18:19] + bytes([h[19] & 0x20]) + h[20:24]
+
+
+# --- sizes ----------------------------------------------------------------------------
+
+
+def _padding_bytes(suite: CipherSuite, plaintext_bytes: int) -> int:
+    """Padding including the Pad Length byte, as strongSwan's encrypted_payload.c does."""
+    return suite.block_bytes - plaintext_bytes % suite.block_bytes
+
+
+def sk_message_bytes(suite: CipherSuite, inner_bytes: int, unencrypted_bytes: int = 0) -> int:
+    """Length of the whole IKE message carrying `inner_bytes` of payloads in one SK."""
+    return (
+        IKE_HEADER_BYTES
+        + unencrypted_bytes
+        + SK_HEADER_BYTES
+        + suite.iv_bytes
+        + inner_bytes
+        + _padding_bytes(suite, inner_bytes)
+        + suite.icv_bytes
+    )
+
+
+def max_message_bytes(
+    fragment_size: int = DEFAULT_FRAGMENT_SIZE, *, ip_version: int = 4, nat_t: bool = False
+) -> int:
+    """Largest IKE message that fits `fragment_size`, the maximum IP datagram (strongSwan):
+    minus the IP and UDP headers and, on port 4500, the non-ESP marker. 1248 for the
+    defaults on IPv4 port 4500."""
+    if ip_version not in IP_HEADER_BYTES:
+        raise ValueError(f"ip_version must be 4 or 6, got {ip_version}")
+    size = (
+        fragment_size
+        - IP_HEADER_BYTES[ip_version]
+        - UDP_HEADER_BYTES
+        - (NON_ESP_MARKER_BYTES if nat_t else 0)
+    )
+    if size <= IKE_HEADER_BYTES + SKF_HEADER_BYTES:
+        raise ValueError(f"fragment_size {fragment_size} leaves no room for an IKE fragment")
+    return size
+
+
+def fragment_data_bytes(suite: CipherSuite, max_message: int) -> int:
+    """Inner bytes per SKF fragment (strongSwan message.c): message limit minus IKE header,
+    IV, ICV and SKF header, rounded down to the cipher block, minus the Pad Length byte.
+    1187 for AES-GCM and 1167 for AES-CBC + HMAC-SHA2-256-128 at a 1248-byte limit."""
+    room = max_message - IKE_HEADER_BYTES - suite.iv_bytes - suite.icv_bytes - SKF_HEADER_BYTES
+    room -= room % suite.block_bytes
+    if room - 1 < 1:
+        raise ValueError(f"a {max_message}-byte message leaves no room for fragment data")
+    return room - 1
+
+
+# --- building -------------------------------------------------------------------------
+
+
+def _last_payload_offset(chain: bytes) -> int:
+    """Offset of the last payload in a serialized chain (generic headers only)."""
+    at, last = 0, -1
+    while at < len(chain):
+        if at + PAYLOAD_HEADER_BYTES > len(chain):
+            raise ValueError("truncated payload header in the unencrypted payloads")
+        length = struct.unpack_from("!H", chain, at + 2)[0]
+        if length < PAYLOAD_HEADER_BYTES or at + length > len(chain):
+            raise ValueError(f"bad payload length {length} in the unencrypted payloads")
+        last, at = at, at + length
+    return last
+
+
+def _lead(header: bytes, unencrypted: bytes, encrypted_type: int, total_length: int) -> bytes:
+    """Header + unencrypted payloads, chained to the SK/SKF payload, Length patched."""
+    if len(header) != IKE_HEADER_BYTES:
+        raise ValueError(f"the IKE header is {IKE_HEADER_BYTES} bytes, got {len(header)}")
+    head = bytearray(header)
+    head[24:28] = total_length.to_bytes(4, "big")
+    chain = bytearray(unencrypted)
+    if chain:
+        chain[_last_payload_offset(unencrypted)] = encrypted_type
+    else:
+        head[16] = encrypted_type
+    return bytes(head + chain)
+
+
+def _padded(suite: CipherSuite, inner: bytes) -> bytes:
+    pad = _padding_bytes(suite, len(inner))
+    # RFC 7296 §3.14: padding content is up to the sender; zeros, then the Pad Length.
+    return inner + bytes(pad - 1) + bytes([pad - 1])
+
+
+def _payload_header(next_type: int, length: int) -> bytes:
+    if length > 0xFFFF:
+        raise ValueError(f"payload of {length} bytes exceeds the 16-bit Payload Length")
+    return struct.pack("!BBH", next_type, 0, length)
+
+
+def protect(
+    header: bytes,
+    suite: CipherSuite,
+    encr_key: bytes,
+    integ_key: bytes,
+    first_inner: int,
+    inner: bytes,
+    random: RandomSource,
+    *,
+    unencrypted: bytes = b"",
+) -> bytes:
+    """The whole IKE message with `inner` in one SK payload (RFC 7296 §3.14)."""
+    plaintext = _padded(suite, inner)
+    sk_length = SK_HEADER_BYTES + suite.iv_bytes + len(plaintext) + suite.icv_bytes
+    total = IKE_HEADER_BYTES + len(unencrypted) + sk_length
+    aad = _lead(header, unencrypted, PayloadType.SK, total) + _payload_header(
+        first_inner, sk_length
+    )
+    return aad + suite.seal(encr_key, integ_key, random(suite.iv_bytes), aad, plaintext)
+
+
+def protect_fragments(
+    header: bytes,
+    suite: CipherSuite,
+    encr_key: bytes,
+    integ_key: bytes,
+    first_inner: int,
+    inner: bytes,
+    random: RandomSource,
+    *,
+    max_message: int,
+    unencrypted: bytes = b"",
+) -> list[bytes]:
+    """The message as strongSwan sends it once fragmentation is negotiated: one SK message
+    if it fits `max_message` (see `max_message_bytes`), else SKF fragments (RFC 7383 §2.5)
+    of `fragment_data_bytes` inner bytes each; unencrypted payloads go in fragment 1."""
+    if sk_message_bytes(suite, len(inner), len(unencrypted)) <= max_message:
+        return [
+            protect(
+                header, suite, encr_key, integ_key, first_inner, inner, random,
+                unencrypted=unencrypted,
+            )
+        ]  # fmt: skip
+    per_fragment = fragment_data_bytes(suite, max_message)
+    first_room = per_fragment - len(unencrypted)
+    if first_room < 1:
+        raise ValueError("unencrypted payloads do not fit in the first fragment")
+    chunks = [inner[:first_room]] + [
+        inner[at : at + per_fragment] for at in range(first_room, len(inner), per_fragment)
+    ]
+    if len(chunks) > 0xFFFF:
+        raise ValueError("message needs more than 65535 fragments")
+    out = []
+    for number, chunk in enumerate(chunks, start=1):
+        lead_payloads = unencrypted if number == 1 else b""
+        plaintext = _padded(suite, chunk)
+        skf_length = SKF_HEADER_BYTES + suite.iv_bytes + len(plaintext) + suite.icv_bytes
+        total = IKE_HEADER_BYTES + len(lead_payloads) + skf_length
+        aad = (
+            _lead(header, lead_payloads, PayloadType.SKF, total)
+            + _payload_header(first_inner if number == 1 else PayloadType.NONE, skf_length)
+            + struct.pack("!HH", number, len(chunks))
+        )
+        out.append(aad + suite.seal(encr_key, integ_key, random(suite.iv_bytes), aad, plaintext))
+    return out
+
+
+def int_auth_chunk(
+    header: bytes, first_inner: int, inner: bytes, unencrypted: bytes = b""
+) -> bytes:
+    """A|P of RFC 9242 §3.1: IKE header and SK payload header with lengths rewritten as if
+    the SK payload held only the plaintext `inner` (no IV, padding or ICV), Next Payload
+    fields naming SK, then the unencrypted payloads and the plaintext; the same whether the
+    message travelled in fragments or not."""
+    sk_length = SK_HEADER_BYTES + len(inner)
+    total = IKE_HEADER_BYTES + len(unencrypted) + sk_length
+    return (
+        _lead(header, unencrypted, PayloadType.SK, total)
+        + _payload_header(first_inner, sk_length)
+        + inner
+    )
+
+
+# --- opening --------------------------------------------------------------------------
+
+
+def unprotect(
+    message: bytes, suite: CipherSuite, encr_key: bytes, integ_key: bytes
+) -> Opened | Fragment:
+    """Verify and decrypt a message whose last payload is SK (→ `Opened`) or SKF
+    (→ `Fragment`). The ICV is checked before the header's Length and the fragment
+    numbers are, so a changed byte anywhere outside the payload framing gives
+    IntegrityError."""
+    if len(message) < IKE_HEADER_BYTES:
+        raise ParseError(f"IKE message of {len(message)} bytes is shorter than its header")
+    kind, at = message[16], IKE_HEADER_BYTES
+    while kind not in (PayloadType.SK, PayloadType.SKF):
+        if kind == PayloadType.NONE:
+            raise ParseError("message carries no SK or SKF payload")
+        if at + PAYLOAD_HEADER_BYTES > len(message):
+            raise ParseError("truncated payload header before the SK payload")
+        length = struct.unpack_from("!H", message, at + 2)[0]
+        if length < PAYLOAD_HEADER_BYTES:
+            raise ParseError(f"payload length {length} is below the 4-byte header")
+        kind, at = message[at], at + length
+    header_bytes = SK_HEADER_BYTES if kind == PayloadType.SK else SKF_HEADER_BYTES
+    if at + header_bytes > len(message):
+        raise ParseError("truncated SK/SKF payload header")
+    first_inner, _, payload_length = struct.unpack_from("!BBH", message, at)
+    if payload_length != len(message) - at:
+        # RFC 7296 §3.14 / RFC 7383 §2.5: the encrypted payload is the last one.
+        raise ParseError(
+            f"encrypted payload length {payload_length} does not reach the end of the "
+            f"message ({len(message) - at} bytes left)"
+        )
+    aad = message[: at + header_bytes]
+    plaintext = suite.open(encr_key, integ_key, aad, message[at + header_bytes :])
+    if struct.unpack_from("!I", message, 24)[0] != len(message):
+        raise ParseError("IKE header Length does not match the message size")
+    if not plaintext or plaintext[-1] + 1 > len(plaintext):
+        raise ParseError("Pad Length exceeds the decrypted data")
+    inner = plaintext[: len(plaintext) - plaintext[-1] - 1]
+    header, unencrypted = message[:IKE_HEADER_BYTES], message[IKE_HEADER_BYTES:at]
+    if kind == PayloadType.SK:
+        return Opened(header, unencrypted, first_inner, inner)
+    number, total = struct.unpack_from("!HH", message, at + SK_HEADER_BYTES)
+    if not 1 <= number <= total:
+        # RFC 7383 §2.6: numbers start at 1 and never exceed Total Fragments.
+        raise ParseError(f"fragment number {number} outside 1..{total}")
+    return Fragment(header, unencrypted, number, total, first_inner, inner)
+
+
+class Reassembly:
+    """Collects the fragments of one incoming message (RFC 7383 §2.6).
+
+    Feed verified fragments with `add(fragment, now)`: it returns the reassembled
+    `Opened` once every number 1..total is present, else None (duplicates are ignored and
+    counted). A fragment of another message (SPIs, exchange, R flag or MID differ) or
+    arriving after `timeout_s` starts a new buffer; a larger Total Fragments discards what
+    was collected and restarts, a smaller one is refused (RFC 7383 §2.6.2). Exceeding
+    `max_fragments` or `max_bytes` (strongSwan: 255 and charon.max_packet 10 000) raises
+    ReassemblyError and empties the buffer. `deadline` tells a driver when to call
+    `expire(now)`; calling it early or twice is harmless.
+    """
+
+    def __init__(
+        self,
+        *,
+        max_fragments: int = STRONGSWAN_MAX_FRAGMENTS,
+        max_bytes: int = STRONGSWAN_MAX_PACKET,
+        timeout_s: float = 30.0,
+    ) -> None:
+        if max_fragments < 1 or max_bytes < 1 or timeout_s <= 0:
+            raise ValueError("reassembly limits must be positive")
+        self.max_fragments = max_fragments
+        self.max_bytes = max_bytes
+        self.timeout_s = timeout_s
+        self.duplicates = 0
+        self._reset()
+
+    def _reset(self) -> None:
+        self._key: bytes | None = None
+        self._total = 0
+        self._parts: dict[int, Fragment] = {}
+        self._bytes = 0
+        self._started_at: float | None = None
+
+    @property
+    def pending(self) -> int:
+        """Fragments held for the message in progress."""
+        return len(self._parts)
+
+    @property
+    def buffered_bytes(self) -> int:
+        return self._bytes
+
+    @property
+    def deadline(self) -> float | None:
+        return None if self._started_at is None else self._started_at + self.timeout_s
+
+    def expire(self, now: float) -> bool:
+        """Drop a buffer older than `timeout_s`; True if one was dropped."""
+        if self._started_at is not None and now >= self._started_at + self.timeout_s:
+            self._reset()
+            return True
+        return False
+
+    def add(self, fragment: Fragment, now: float) -> Opened | None:
+        if fragment.total > self.max_fragments:
+            self._reset()
+            raise ReassemblyError(
+                f"{fragment.total} fragments exceed the limit of {self.max_fragments}"
+            )
+        self.expire(now)
+        if self._key != fragment.message_key or fragment.total > self._total:
+            self._reset()
+            self._key, self._total, self._started_at = fragment.message_key, fragment.total, now
+        elif fragment.total < self._total:
+            raise ReassemblyError(
+                f"fragment claims {fragment.total} fragments, {self._total} expected: stale"
+            )
+        if fragment.number in self._parts:
+            self.duplicates += 1
+            return None
+        if self._bytes + len(fragment.data) > self.max_bytes:
+            self._reset()
+            raise ReassemblyError(f"fragmented message exceeds {self.max_bytes} bytes")
+        self._parts[fragment.number] = fragment
+        self._bytes += len(fragment.data)
+        if len(self._parts) < self._total:
+            return None
+        first = self._parts[1]
+        inner = b"".join(self._parts[n].data for n in range(1, self._total + 1))
+        total = self._total
+        self._reset()
+        return Opened(first.header, first.unencrypted, first.first_inner, inner, total)

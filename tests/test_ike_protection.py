@@ -369,7 +369,7 @@ def test_timeout_drops_a_stale_buffer():
 
 
 def test_larger_total_restarts_and_smaller_total_is_refused():
-    """RFC 7383 §2.6.2: after a PMTU-driven re-fragmentation, a larger Total Fragments
+    """RFC 7383 §2.6: after a PMTU-driven re-fragmentation, a larger Total Fragments
     discards what was collected; a smaller one is a stale fragment."""
     buffer = Reassembly()
     buffer.add(fragment(1, 2, b"old"), now=0)

@@ -330,11 +330,13 @@ class Reassembly:
     Feed verified fragments with `add(fragment, now)`: it returns the reassembled
     `Opened` once every number 1..total is present, else None (duplicates are ignored and
     counted). A fragment of another message (SPIs, exchange, R flag or MID differ) or
-    arriving after `timeout_s` starts a new buffer; a larger Total Fragments discards what
-    was collected and restarts, a smaller one is refused (RFC 7383 §2.6.2). Exceeding
-    `max_fragments` or `max_bytes` (strongSwan: 255 and charon.max_packet 10 000) raises
-    ReassemblyError and empties the buffer. `deadline` tells a driver when to call
-    `expire(now)`; calling it early or twice is harmless.
+    arriving after `timeout_s` starts a new buffer. A larger Total Fragments discards what
+    was collected and restarts (RFC 7383 §2.6: the sender re-fragmented smaller, e.g. for
+    PMTU discovery); a smaller one belongs to the older transmission and is refused.
+    Exceeding `max_fragments` or `max_bytes` (strongSwan: 255 and charon.max_packet
+    10 000) raises ReassemblyError and empties the buffer. `deadline` tells a driver when
+    to call `expire(now)`; calling it early or twice is harmless. The 30 s timeout
+    default is a choice of ours, not a strongSwan value.
     """
 
     def __init__(

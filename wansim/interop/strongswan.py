@@ -75,8 +75,9 @@ class CharonConfig(BaseModel):
     """Fewer than strongSwan's 5 so a failing test ends in seconds, not minutes."""
     retransmit_timeout_s: float = Field(default=2.0, gt=0)
     mobike: bool = False
-    log_level: int = Field(default=2, ge=-1, le=4)
-    """charon log level for ike/cfg/enc (4 dumps every key-schedule value)."""
+    log_level: int = Field(default=1, ge=-1, le=4)
+    """charon log level for ike/cfg (4 dumps every key-schedule value); enc/net stay at 1
+    so `sent_messages()` can read the log."""
 
     @field_validator("proposal", "esp_proposal", "local_id", "remote_id", "psk")
     @classmethod
@@ -127,8 +128,8 @@ charon {{
             default = 1
             ike = {self.log_level}
             cfg = {self.log_level}
-            enc = {min(self.log_level, 2)}
-            net = {min(self.log_level, 2)}
+            enc = 1
+            net = 1
             flush_line = yes
         }}
     }}
@@ -178,6 +179,82 @@ secrets {{
     }}
 }}
 """
+
+
+@dataclass(frozen=True)
+class SentMessage:
+    """One IKE message charon sent, from its log: what it held and its datagram sizes."""
+
+    exchange: str
+    """charon's name: IKE_SA_INIT, IKE_INTERMEDIATE, IKE_AUTH, CREATE_CHILD_SA, ..."""
+    is_response: bool
+    message_id: int
+    payloads: str
+    """charon's payload summary, e.g. "SA KE No N(NATD_S_IP) ..." (of the unfragmented
+    message when it was split)."""
+    datagram_bytes: tuple[int, ...]
+    """IKE bytes of each datagram sent (one per fragment; the non-ESP marker excluded)."""
+    message_bytes: int | None = None
+    """The unfragmented message's size when charon split it into fragments."""
+
+
+_GENERATING = re.compile(r"\[ENC\] generating (\S+) (request|response) (\d+) \[(.*)\]$")
+_SPLITTING = re.compile(r"\[ENC\] splitting IKE message \((\d+) bytes\) into (\d+) fragments")
+_SENDING = re.compile(r"\[NET\] sending packet: from \S+ to \S+ \((\d+) bytes\)")
+
+
+def sent_messages(log: str) -> list[SentMessage]:
+    """The IKE messages a charon log (enc and net at level >= 1) says were sent, in order.
+
+    charon logs "generating ..." when it builds a message (and once per fragment, after
+    "splitting ..."), then its sender thread logs "sending packet ... (N bytes)" per datagram
+    in the same order; retransmissions are logged without a "generating" line and skipped.
+    """
+    messages: list[SentMessage] = []
+    queue: list[dict] = []  # messages built and not yet fully sent, in sending order
+    split: tuple[int, int] | None = None
+    fragment_lines_left = 0
+    for line in log.splitlines():
+        if "[IKE] retransmit" in line:
+            queue.insert(0, {"skip": True, "count": 1, "sizes": []})
+        elif match := _SPLITTING.search(line):
+            split = (int(match.group(1)), int(match.group(2)))
+        elif match := _GENERATING.search(line):
+            if split is not None:  # first fragment: the parent message was queued just before
+                queue[-1].update(whole=split[0], count=split[1])
+                fragment_lines_left, split = split[1] - 1, None
+            elif fragment_lines_left:
+                fragment_lines_left -= 1
+            else:
+                exchange, kind, mid, payloads = match.groups()
+                queue.append(
+                    {
+                        "exchange": exchange,
+                        "is_response": kind == "response",
+                        "mid": int(mid),
+                        "payloads": payloads.strip(),
+                        "whole": None,
+                        "count": 1,
+                        "sizes": [],
+                    }
+                )
+        elif (match := _SENDING.search(line)) and queue:
+            head = queue[0]
+            head["sizes"].append(int(match.group(1)))
+            if len(head["sizes"]) == head["count"]:
+                queue.pop(0)
+                if not head.get("skip"):
+                    messages.append(
+                        SentMessage(
+                            head["exchange"],
+                            head["is_response"],
+                            head["mid"],
+                            head["payloads"],
+                            tuple(head["sizes"]),
+                            head["whole"],
+                        )
+                    )
+    return messages
 
 
 @dataclass

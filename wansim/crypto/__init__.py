@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from wansim.crypto.errors import BackendUnavailable, KeyExchangeError, UnknownMethod
 from wansim.crypto.kex import METHODS, OPERATIONS, KexMethod, KeyExchange, PendingKeyExchange
-from wansim.crypto.registry import BACKENDS, backend_table, get_kex, kex_method, unavailable_reason
+from wansim.crypto.registry import BACKENDS, get_kex, kex_method, unavailable_reason
 from wansim.crypto.signatures import (
     SIGNATURE_SCHEMES,
     SignatureError,
@@ -37,7 +37,6 @@ __all__ = [
     "SignatureError",
     "SignatureScheme",
     "UnknownMethod",
-    "backend_table",
     "get_kex",
     "get_signature_scheme",
     "kex_method",

@@ -83,8 +83,3 @@ def get_kex(method: str | int, backend: str = "auto") -> KeyExchange:
     if spec.kind == "kem" and "liboqs" not in order:  # say what liboqs would take
         reasons.append(f"liboqs: {unavailable_reason(spec.token, 'liboqs') or 'available'}")
     raise BackendUnavailable(f"{spec.token} ({spec.name}) is unavailable — {'; '.join(reasons)}")
-
-
-def backend_table() -> dict[str, dict[str, str | None]]:
-    """For each method token: {backend: reason it is unavailable, or None if it runs}."""
-    return {token: {b: unavailable_reason(token, b) for b in BACKENDS} for token in METHODS}

@@ -4,8 +4,8 @@ The plan is a plain, sorted tuple of :class:`PopFailure` so the same failures ca
 replayed under every failover strategy (common random numbers). Three sources:
 
 * scheduled — ``(pop, at, duration)`` given by the user;
-* random — per POP, up-times drawn from an exponential with mean MTBF and repair times from
-  an exponential or lognormal with mean MTTR (an alternating renewal process);
+* random — per POP, up-times drawn from the MTBF distribution and repair times from the
+  MTTR distribution (an alternating renewal process);
 * regional — every POP of a region fails at the same instant (power, fibre cut, bad push).
 
 A POP that is already down when another failure would hit it stays down until the later of
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 import simpy
@@ -42,32 +42,30 @@ class PopFailure:
         return self.at + self.duration_s
 
 
+class Sampler(Protocol):
+    """A duration distribution (e.g. the experiment config's ``Distribution``)."""
+
+    def sample(self, rng: np.random.Generator) -> float: ...
+
+
 def random_failures(
     pops: Sequence[str],
     *,
-    mtbf_s: float,
-    mttr_s: float,
+    mtbf: Sampler,
+    mttr: Sampler,
     horizon_s: float,
     rng: np.random.Generator,
-    repair: Literal["exponential", "lognormal"] = "exponential",
-    repair_sigma: float = 1.0,
     kind: FailureKind = "silent",
 ) -> list[PopFailure]:
     """Independent up/down renewal processes per POP, drawn in POP order from ``rng``."""
-    if not (mtbf_s > 0 and mttr_s > 0):
-        raise ValueError("mtbf_s and mttr_s must be positive")
-    # lognormal with mean mttr_s: mu = ln(mean) - sigma^2 / 2
-    mu = np.log(mttr_s) - repair_sigma**2 / 2
     out: list[PopFailure] = []
     for pop in pops:
-        t = float(rng.exponential(mtbf_s))
+        t = float(mtbf.sample(rng))
         while t < horizon_s:
-            if repair == "lognormal":
-                down = float(rng.lognormal(mu, repair_sigma))
-            else:
-                down = float(rng.exponential(mttr_s))
-            out.append(PopFailure(t, pop, down, kind, "random"))
-            t += down + float(rng.exponential(mtbf_s))
+            down = float(mttr.sample(rng))
+            if down > 0:
+                out.append(PopFailure(t, pop, down, kind, "random"))
+            t += down + float(mtbf.sample(rng))
     return out
 
 

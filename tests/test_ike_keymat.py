@@ -1,4 +1,4 @@
-"""Key schedule: published PRF vectors, an independent prf+, and the real strongSwan 6.1 run.
+"""Key schedule: published PRF and KDF vectors, an independent prf+, and a real strongSwan run.
 
 The strongSwan run (X25519 + ML-KEM-768, AES-GCM-256, PRF HMAC-SHA2-256, PSK) logs every
 intermediate value; SKEYSEED(0), SK_*(0), SKEYSEED(1), SK_*(1), the rekeyed IKE SA's keys,
@@ -24,6 +24,7 @@ from wansim.ike.keymat import (
     IkeSuite,
     IntAuthChain,
     KeyScheduleError,
+    Prf,
     child_keys,
     initial_keys,
     initial_skeyseed,
@@ -105,6 +106,29 @@ def test_prf_matches_rfc4231(prf_id, key, data, expected):
 )
 def test_prf_plus_agrees_with_naive_implementation(prf_id, key, seed, length):
     assert prf_plus(prf_id, key, seed, length) == naive_prf_plus(prf_id, key, seed, length)
+
+
+def test_ikev2_kdf_matches_nist_cavp_vector():
+    """NIST CAVP SP 800-135 IKEv2 KDF test vector (HMAC-SHA1, 8-byte nonces), as carried in
+    libreswan's ike_alg_test_prf.c: SKEYSEED, the 132-byte DKM = prf+(SKEYSEED, Ni | Nr |
+    SPIi | SPIr) and the rekey SKEYSEED = prf(SK_d, g^ir (new) | Ni | Nr). SHA-1 is not
+    offered for negotiation, but the construction is the same for every HMAC PRF."""
+    sha1 = Prf(2, "PRF_HMAC_SHA1", "sha1", 20)
+    ni, nr = bytes.fromhex("32b50d5f4a3763f3"), bytes.fromhex("9206a04b26564cb1")
+    g_ir = bytes.fromhex("4b2c1f971981a8ad8d0abeafabf38cf75fc8349c148142465ed9c8b516b8be52")
+    g_ir_new = bytes.fromhex("863f3c9d06efd39d2b907b97f8699e5dd5251ef64a2a176f36ee40c87d4f9330")
+    spis = bytes.fromhex("34c9e7c188868785") + bytes.fromhex("3ff77d760d2b2199")
+    skeyseed = initial_skeyseed(sha1, ni, nr, g_ir)
+    assert skeyseed.hex() == "a9a7b222b59f8f48645f28a1db5b5f5d7479cba7"
+    dkm = prf_plus(sha1, skeyseed, ni + nr + spis, 132)
+    assert dkm.hex() == (
+        "a14293677cc80ff8f9cc0eee30d895da9d8f405666e30ef0dfcb63c634a46002"
+        "a2a63080e514a062768b76606f9fa5e992204fc5a670bde3f10d6b027113936a"
+        "5c55b648a194ae587b0088d52204b702c979fa280870d2ed41efa9c549fd1119"
+        "8af1670b143d384bd275c5f594cf266b05ebadca855e4249520a441a81157435a7a56cc4"
+    )
+    rekey = prf(sha1, dkm[:20], g_ir_new + ni + nr)
+    assert rekey.hex() == "63e81194946ebd05df7df5ebf5d8750056bf1f1d"
 
 
 def test_prf_plus_is_a_prefix_stream():

@@ -184,7 +184,7 @@ def split_ike_keys(
     return IkeKeys(*parts, suite=suite)
 
 
-def initial_skeyseed(prf_id: int, ni: bytes, nr: bytes, shared_secret: bytes) -> bytes:
+def initial_skeyseed(prf_id: int | Prf, ni: bytes, nr: bytes, shared_secret: bytes) -> bytes:
     """SKEYSEED = prf(Ni | Nr, g^ir): the nonces are the key (RFC 7296 §2.14). Only HMAC
     PRFs are offered, so the full nonces are used (no 8-byte cut as for XCBC/CMAC)."""
     return prf(prf_id, ni + nr, shared_secret)

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from tests.vectors import VECTORS_DIR, load_strongswan_run, requires_vectors
+from wansim.ike.ciphers import CipherSuite
 from wansim.ike.constants import (
     AuthMethod,
     CertEncoding,
@@ -54,6 +55,7 @@ from wansim.ike.payloads import (
     UnknownPayload,
     VendorId,
 )
+from wansim.ike.protection import Fragment, unprotect
 
 
 def h(text: str) -> bytes:
@@ -398,3 +400,65 @@ def test_ike_sa_init_matches_tshark(frame):
     ]
     assert [(int(n.type), n.data.hex()) for n in message.find_all(Notify)] == notifies
     assert len(notifies) == (6 if frame == 1 else 7)
+
+
+# --- inner payload chains of the capture, opened with the logged keys ----------------
+
+SK_FRAMES = [5, 6, 7, 10, 11, 14, 15, 16, 17, 18, 21, 22, 23, 24, 25]
+SKF_PAIRS = [(3, 4), (12, 13), (19, 20)]
+
+
+def inner_chain(run, frames) -> tuple[int, bytes]:
+    """(first inner type, plaintext chain) of a captured SK message or SKF pair."""
+    suite = CipherSuite(EncrId.ENCR_AES_GCM_16, 256)
+    key_set = run.key_sets[0 if frames[0] <= 5 else 2 if frames[0] >= 24 else 1]
+    parts = []
+    for frame in frames:
+        message = run.frame(frame).ike
+        initiator = bool(message[19] & 0x08)
+        keys = (key_set.sk_ei, key_set.sk_ai) if initiator else (key_set.sk_er, key_set.sk_ar)
+        parts.append(unprotect(message, suite, *keys))
+    first = parts[0].first_inner
+    return first, b"".join(p.data if isinstance(p, Fragment) else p.inner for p in parts)
+
+
+def tshark_inner(decoded: str) -> list[int]:
+    """Payload types tshark shows inside the decrypted data (substructures left out)."""
+    types = [int(t) for t in re.findall(r"^\s+Payload: .*?\((\d+)\)", decoded, flags=re.M)]
+    return [t for t in types if t not in (2, 3, 46, 53)]
+
+
+@requires_vectors
+@pytest.mark.parametrize("frames", [(f,) for f in SK_FRAMES] + SKF_PAIRS)
+def test_decrypted_inner_chains_match_tshark(frames):
+    run = load_strongswan_run()
+    first, chain = inner_chain(run, frames)
+    payloads = parse_payload_chain(first, chain)
+    assert serialize_payload_chain(payloads) == (first, chain)  # byte for byte
+    decoded = tshark_frames()[frames[-1]]
+    assert [int(p.payload_type) for p in payloads] == tshark_inner(decoded)
+    shown_notifies = [int(t) for t in re.findall(r"Notify Message Type: .*\((\d+)\)", decoded)]
+    assert [int(n.type) for n in payloads if isinstance(n, Notify)] == shown_notifies
+    for ts in [p for p in payloads if isinstance(p, TrafficSelectorsInitiator)]:
+        assert str(ts.selectors[0].start_address) in decoded
+    for auth in [p for p in payloads if isinstance(p, Auth)]:
+        assert auth.data.hex() in decoded
+    for ident in [p for p in payloads if isinstance(p, IdInitiator | IdResponder)]:
+        assert f"Identification Data:{ident.data.decode()}" in decoded
+
+
+@requires_vectors
+def test_describe_like_tshark_and_strongswan():
+    run = load_strongswan_run()
+    request = Message.from_bytes(run.frame(1).ike)
+    assert str(request) == (
+        "IKE_SA_INIT request 0 [ HDR, SA, KE(CURVE25519), Nonce, N(NAT_DETECTION_SOURCE_IP), "
+        "N(NAT_DETECTION_DESTINATION_IP), N(IKEV2_FRAGMENTATION_SUPPORTED), "
+        "N(SIGNATURE_HASH_ALGORITHMS), N(REDIRECT_SUPPORTED), N(INTERMEDIATE_EXCHANGE_SUPPORTED) ]"
+    )
+    fragment = Message.from_bytes(run.frame(4).ike)
+    assert fragment.describe() == "IKE_INTERMEDIATE request 1 [ HDR, SKF(2/2) ]"
+    first, chain = inner_chain(run, (22,))
+    delete = Message.from_bytes(run.frame(22).ike)
+    inner = parse_payload_chain(first, chain)
+    assert delete.describe(inner) == "INFORMATIONAL request 8 [ HDR, SK{D} ]"

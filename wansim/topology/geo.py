@@ -30,24 +30,33 @@ def great_circle_km(
 
     Lambert's long-line formula on WGS-84; exact to ~10 m over thousands of km.
     """
-    phi1, phi2 = np.radians(lat1), np.radians(lat2)
-    dlon = np.radians(np.asarray(lon2, dtype=float) - np.asarray(lon1, dtype=float))
-    b1 = np.arctan((1 - WGS84_F) * np.tan(phi1))
-    b2 = np.arctan((1 - WGS84_F) * np.tan(phi2))
-    # Central angle between the reduced-latitude points (haversine: stable for short lines).
-    h = np.sin((b2 - b1) / 2) ** 2 + np.cos(b1) * np.cos(b2) * np.sin(dlon / 2) ** 2
-    sigma = 2 * np.arcsin(np.sqrt(np.clip(h, 0.0, 1.0)))
-    p = (b1 + b2) / 2
-    q = (b2 - b1) / 2
+    return lambert_km(reduced_latitude(lat1), lon1, reduced_latitude(lat2), lon2)
+
+
+def reduced_latitude(lat: ArrayLike) -> NDArray[np.float64]:
+    """Parametric (reduced) latitude in radians: tan β = (1 − f) tan φ."""
+    return np.arctan((1 - WGS84_F) * np.tan(np.radians(lat)))
+
+
+def lambert_km(
+    beta1: ArrayLike, lon1: ArrayLike, beta2: ArrayLike, lon2: ArrayLike
+) -> NDArray[np.float64]:
+    """Lambert's formula from reduced latitudes (radians) and longitudes (degrees).
+
+    Split out so hot loops can reduce each point's latitude once, not once per pair.
+    """
+    b1 = np.asarray(beta1, dtype=float)
+    b2 = np.asarray(beta2, dtype=float)
+    half_dlon = np.radians(np.asarray(lon2, dtype=float) - np.asarray(lon1, dtype=float)) / 2
+    sin2_q = np.sin((b2 - b1) / 2) ** 2  # Q = (β2 − β1) / 2
+    sin2_p = np.sin((b1 + b2) / 2) ** 2  # P = (β1 + β2) / 2
+    # haversine of the central angle σ between the reduced-latitude points
+    h = np.clip(sin2_q + np.cos(b1) * np.cos(b2) * np.sin(half_dlon) ** 2, 0.0, 1.0)
+    sigma = 2 * np.arcsin(np.sqrt(h))
     sin_sigma = np.sin(sigma)
-    cos2_half = np.maximum(np.cos(sigma / 2) ** 2, _TINY)
-    sin2_half = np.sin(sigma / 2) ** 2
-    x = (sigma - sin_sigma) * np.sin(p) ** 2 * np.cos(q) ** 2 / cos2_half
-    y = np.where(
-        sin2_half > _TINY,
-        (sigma + sin_sigma) * np.cos(p) ** 2 * np.sin(q) ** 2 / np.maximum(sin2_half, _TINY),
-        0.0,
-    )
+    # sin²(σ/2) = h and cos²(σ/2) = 1 − h
+    x = (sigma - sin_sigma) * sin2_p * (1 - sin2_q) / np.maximum(1 - h, _TINY)
+    y = (sigma + sin_sigma) * (1 - sin2_p) * sin2_q / np.maximum(h, _TINY)
     return WGS84_A_KM * (sigma - WGS84_F / 2 * (x + y))
 
 

@@ -1,0 +1,215 @@
+"""The simulated network on simpy: real datagram bytes between sites and POPs.
+
+    net = Network(env, world, rng=np.random.default_rng(1))
+    pop_end = net.attach(anycast_ip, pop_driver.receive, pop="FRA")  # one per POP
+    site_end = net.attach(world.site_ip(i), site_driver.receive)
+    site_end.send(data, (anycast_ip, 500))        # handler(data, src_addr) at arrival
+
+Each datagram is delivered once, after the path's delay, by a single simpy timeout
+(no per-hop processes, no ticks). Per datagram: the destination POP of an anycast
+address is looked up in `AnycastRouting` at send time (no healthy route: dropped
+"blackholed"); it is IP-fragmented when larger than the path MTU and then dropped
+on fragment-filtering paths ("fragments-dropped") or lost if any fragment is
+("lost", per-fragment probability = path loss); it waits for the site's access
+link (FIFO, serialization at the access bandwidth, queue order = send order) and
+gets exponential jitter. A datagram still in flight to a POP that fails is
+dropped at arrival ("pop-down"). Every drop is recorded with its reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import simpy
+
+from wansim.net.anycast import NO_POP
+from wansim.net.paths import Path, wire_bytes
+from wansim.net.routing import AnycastRouting, FailureKind, RouteChange
+from wansim.net.world import World
+
+Addr = tuple[str, int]
+Handler = Callable[[bytes, Addr], None]
+
+
+@dataclass(frozen=True)
+class DatagramDelivered:
+    kind = "delivered"
+    sent_at: float
+    at: float
+    src: Addr
+    dst: Addr
+    size_bytes: int
+    fragments: int
+    pop: str | None
+    """The POP at either end (None for site-to-site)."""
+
+
+@dataclass(frozen=True)
+class DatagramDropped:
+    kind = "dropped"
+    sent_at: float
+    at: float
+    src: Addr
+    dst: Addr
+    size_bytes: int
+    fragments: int
+    reason: str
+    """blackholed | fragments-dropped | lost | pop-down | no-endpoint | no-route"""
+
+
+class Endpoint:
+    """Where an attached party sends from: knows its address and location."""
+
+    __slots__ = ("network", "ip", "location")
+
+    def __init__(self, network: Network, ip: str, location: tuple[str, int]) -> None:
+        self.network = network
+        self.ip = ip
+        self.location = location
+
+    def send(self, data: bytes, dst: Addr, src_port: int | None = None) -> None:
+        """Send `data` to `dst`; the source port defaults to the destination port (IKE)."""
+        self.network._send(self, bytes(data), (self.ip, dst[1] if src_port is None else src_port),
+                           dst)
+
+
+class Network:
+    """Datagram transport over a World, with anycast routing that failures change."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        world: World,
+        *,
+        rng: np.random.Generator,
+        routing: AnycastRouting | None = None,
+        trace: Callable[[DatagramDelivered | DatagramDropped], None] | None = None,
+    ) -> None:
+        self.env = env
+        self.world = world
+        self.routing = routing or world.new_routing(rng.spawn(1)[0])
+        self._rng = rng
+        self._trace = trace
+        self._handlers: dict[tuple[str, int | None], Handler] = {}
+        n = len(world.sites)
+        self._uplink_free_at = np.zeros(n)
+        self._downlink_free_at = np.zeros(n)
+        self.drops: list[DatagramDropped] = []
+        self.delivered_count = 0
+
+    # -- attaching and failing ------------------------------------------------
+    def attach(self, ip: str, handler: Handler, *, pop: str | None = None) -> Endpoint:
+        """Register `handler(data, src_addr)` for datagrams to `ip`.
+
+        Site and POP unicast addresses take no `pop`; an anycast address is attached
+        once per POP that serves it, naming the POP.
+        """
+        kind, where = self.world.locate(ip)
+        if kind == "anycast":
+            if pop is None:
+                raise ValueError(f"{ip} is anycast: attach it per POP with pop=<code>")
+            location = ("pop", self.world.pops.index(pop))
+        else:
+            if pop is not None and (kind != "pop" or self.world.pops.codes[where] != pop):
+                raise ValueError(f"{ip} is a {kind} address, not POP {pop}'s")
+            location = (kind, int(where))
+        key = (ip, location[1] if kind == "anycast" else None)
+        if key in self._handlers:
+            raise ValueError(f"{ip} is already attached" + (f" at {pop}" if pop else ""))
+        self._handlers[key] = handler
+        return Endpoint(self, ip, location)
+
+    def fail_pop(self, pop: str, kind: FailureKind = "silent") -> list[RouteChange]:
+        """POP `pop` fails now; returns each site's route change with its instants."""
+        return self.routing.fail_pop(pop, self.env.now, kind)
+
+    def recover_pop(self, pop: str) -> list[RouteChange]:
+        """POP `pop` is back now; returns the sites moving back and when."""
+        return self.routing.recover_pop(pop, self.env.now)
+
+    # -- transport ---------------------------------------------------------------
+    def _send(self, origin: Endpoint, data: bytes, src: Addr, dst: Addr) -> None:
+        now = self.env.now
+        size = len(data)
+        try:
+            dst_kind, dst_where = self.world.locate(dst[0])
+        except (KeyError, ValueError):
+            self._drop(now, src, dst, size, 1, "no-route")
+            return
+        src_kind, src_index = origin.location
+        handler_key: tuple[str, int | None] = (dst[0], None)
+        if dst_kind == "anycast":
+            if src_kind != "site":
+                self._drop(now, src, dst, size, 1, "no-route")
+                return
+            pop = self.routing.pop_at(dst[0], src_index, now)
+            if pop == NO_POP:
+                self._drop(now, src, dst, size, 1, "blackholed")
+                return
+            dst_kind, dst_where, handler_key = "pop", pop, (dst[0], pop)
+        path, pop_index = self._path(src_kind, src_index, dst_kind, int(dst_where))
+
+        k = path.fragments(size)
+        up = src_index if src_kind == "site" else None
+        down = int(dst_where) if dst_kind == "site" else None
+        serialization_s = wire_bytes(size, path.mtu_bytes) * 8 / path.bandwidth_bps
+        depart_at = now
+        if up is not None:  # the datagram occupies the site's uplink even if lost later
+            depart_at = max(now, self._uplink_free_at[up]) + serialization_s
+            self._uplink_free_at[up] = depart_at
+        if k > 1 and path.drops_fragments:
+            self._drop(now, src, dst, size, k, "fragments-dropped")
+            return
+        if path.loss > 0 and (self._rng.random(k) < path.loss).any():
+            self._drop(now, src, dst, size, k, "lost")
+            return
+        jitter = self._rng.exponential(path.jitter_s) if path.jitter_s > 0 else 0.0
+        arrive_at = depart_at + path.delay_s + jitter
+        if down is not None:
+            arrive_at = max(arrive_at, self._downlink_free_at[down]) + serialization_s
+            self._downlink_free_at[down] = arrive_at
+        pop_code = self.world.pops.codes[pop_index] if pop_index is not None else None
+        timeout = self.env.timeout(arrive_at - now)
+        timeout.callbacks.append(
+            lambda _e: self._deliver(data, src, dst, handler_key, now, k, pop_index, pop_code)
+        )
+
+    def _path(self, src_kind: str, src: int, dst_kind: str, dst: int) -> tuple[Path, int | None]:
+        w = self.world
+        if src_kind == "site" and dst_kind == "pop":
+            return w.site_pop_path(src, dst), dst
+        if src_kind == "pop" and dst_kind == "site":
+            return w.site_pop_path(dst, src), src
+        if src_kind == "pop" and dst_kind == "pop":
+            return w.pop_pop_path(src, dst), dst
+        address = w.anycast_addresses[0]
+        via = (self.routing.pop_at(address, src, self.env.now),
+               self.routing.pop_at(address, dst, self.env.now))
+        if NO_POP in via:
+            via = None  # fall back to healthy-world catchments for the geometry
+        return w.site_site_path(src, dst, via), None
+
+    def _deliver(self, data, src, dst, handler_key, sent_at, k, pop_index, pop_code) -> None:
+        now = self.env.now
+        target_pop = handler_key[1] if handler_key[1] is not None else None
+        if target_pop is None and self.world.locate(dst[0])[0] == "pop":
+            target_pop = self.world.locate(dst[0])[1]
+        if target_pop is not None and not self.routing.healthy[target_pop]:
+            self._drop(sent_at, src, dst, len(data), k, "pop-down", at=now)
+            return
+        handler = self._handlers.get(handler_key)
+        if handler is None:
+            self._drop(sent_at, src, dst, len(data), k, "no-endpoint", at=now)
+            return
+        self.delivered_count += 1
+        if self._trace is not None:
+            self._trace(DatagramDelivered(sent_at, now, src, dst, len(data), k, pop_code))
+        handler(data, src)
+
+    def _drop(self, sent_at, src, dst, size, k, reason, at=None) -> None:
+        record = DatagramDropped(sent_at, sent_at if at is None else at, src, dst, size, k, reason)
+        self.drops.append(record)
+        if self._trace is not None:
+            self._trace(record)

@@ -123,5 +123,3 @@ class GatewayConfig(BaseModel):
 
     cookie_threshold: int = Field(default=30, ge=0)
     """Demand a COOKIE once this many half-open IKE SAs exist (strongSwan 30)."""
-    cookie_lifetime_s: float = Field(default=10.0, gt=0)
-    """How long a COOKIE stays valid (strongSwan 10 s)."""

@@ -529,6 +529,12 @@ class IkeSa:
                 continue
             if now < self._schedule.deadline_at(req.first_sent_at, req.transmissions):
                 continue
+            if self._schedule.exhausted(req.transmissions) and gen.retired:
+                # The old SA's Delete went unanswered (the peer already dropped it, e.g.
+                # when our Delete's response was lost): forget it, the new SA lives on.
+                gen.outstanding = None
+                self._retire(gen, now, by_peer=False)
+                continue
             if self._schedule.exhausted(req.transmissions):
                 self._close(
                     now,
@@ -1047,6 +1053,7 @@ class IkeSa:
     def _on_sa_init_request(self, gen: _Generation, message: Message, inner, now: float) -> None:
         """Responder: choose a proposal, run the main key exchange, send SAr1/KEr/Nr."""
         ops: list[CryptoOp] = []
+        self.created_at = now  # the half-open timeout runs from here
         sa = message.find(SecurityAssociation)
         ke = message.find(KeyExchange)
         nonce = message.find(Nonce)

@@ -129,43 +129,47 @@ def _walk_chain(
     first_type: int, data: bytes, offset: int, *, allow_encrypted: bool
 ) -> list[Payload]:
     """Parse payloads from `data[offset:]` until Next Payload 0 or an SK/SKF payload;
-    the chain must end exactly at the end of `data`."""
+    the chain must end exactly at the end of `data`. Errors say which payload failed
+    and at which byte offset (of the message, or of the decrypted chain)."""
     payloads: list[Payload] = []
     payload_type = first_type
     end = len(data)
     while payload_type != PayloadType.NONE:
+        where = (
+            f"payload #{len(payloads) + 1} ({name_of(PayloadType, payload_type)}) at byte {offset}"
+        )
         if end - offset < PAYLOAD_HEADER_BYTES:
-            raise ParseError(
-                f"payload {name_of(PayloadType, payload_type)} announced but only "
-                f"{end - offset} bytes remain"
-            )
+            raise ParseError(f"{where}: announced but only {end - offset} bytes remain")
         next_type, flags, length = struct.unpack_from("!BBH", data, offset)
         if length < PAYLOAD_HEADER_BYTES:
-            raise ParseError(
-                f"payload {name_of(PayloadType, payload_type)}: length {length} is below "
-                "the 4-byte generic header"
-            )
+            raise ParseError(f"{where}: length {length} is below the 4-byte generic header")
         if offset + length > end:
             raise ParseError(
-                f"payload {name_of(PayloadType, payload_type)}: length {length} does not fit "
-                f"the {end - offset} remaining bytes"
+                f"{where}: length {length} does not fit the {end - offset} remaining bytes"
             )
         body = data[offset + PAYLOAD_HEADER_BYTES : offset + length]
         offset += length
         cls = PAYLOAD_CLASSES.get(payload_type)
         if cls is None:
-            if flags & 0x80:
+            if flags & 0x80:  # RFC 7296 §2.5: reject the whole message
                 raise UnsupportedCriticalPayload(payload_type)
             payloads.append(UnknownPayload(payload_type, body))
-        elif cls in _ENCRYPTED:
+            payload_type = next_type
+            continue
+        if cls in _ENCRYPTED:
             if not allow_encrypted:
-                raise ParseError(f"{cls.__name__} payload inside an encrypted payload")
+                raise ParseError(f"{where}: {cls.__name__} inside an encrypted payload")
             if offset != end:
-                raise ParseError(f"{end - offset} bytes follow the {cls.__name__} payload")
-            payloads.append(cls.from_body(body, next_type))
+                raise ParseError(
+                    f"{where}: {end - offset} bytes follow it, but it must be the last payload"
+                )
+        try:
+            payload = cls.from_body(body, next_type) if cls in _ENCRYPTED else cls.from_body(body)
+        except ParseError as error:
+            raise ParseError(f"{where}: {error}") from None
+        payloads.append(payload)
+        if cls in _ENCRYPTED:
             return payloads
-        else:
-            payloads.append(cls.from_body(body))
         payload_type = next_type
     if offset != end:
         raise ParseError(f"{end - offset} trailing bytes after the last payload")

@@ -15,6 +15,7 @@ import click
 VERBS: dict[str, str] = {
     "doctor": "wansim.cli.doctor:doctor",
     "calibrate": "wansim.cli.calibrate:calibrate",
+    "interop": "wansim.cli.interop:interop",
 }
 
 

@@ -46,6 +46,8 @@ def test_builtin_cloudflare_list_has_360_located_pops():
         source = pops.sources[pops.index(code)]
         assert source and "airportsdata IATA" not in source
     assert all(s for s in pops.sources)
+    # no two POPs on the same spot (ITJ is Itajaí city, NVT its airport across the river)
+    assert len(set(zip(pops.lat, pops.lon, strict=True))) == 360
 
 
 def test_topologies_folder_links_to_the_packaged_file():

@@ -31,7 +31,6 @@ BY_ICAO = {
     "FRU": ("UCFM", "Manas International Airport, Bishkek; IATA code now BSZ"),
     "JXG": ("ZSJX", "Jiaxing Nanhu Airport; IATA code JNH"),
     "KIV": ("LUKK", "Chișinău International Airport; IATA code now RMO"),
-    "ITJ": ("SBNF", "Navegantes airport (NVT), which serves Itajaí across the river"),
     "QWJ": ("SDAI", "Americana Airport"),
     "XNH": ("ORTL", "Ali Air Base / Nasiriyah airport, formerly IATA XNH"),
 }
@@ -46,6 +45,11 @@ CITY_CENTRES = {
         22.5197, 113.3872, "CN",
         "city centre, OpenStreetMap via mapcarta.com 'Zhongshan' (22.5197, 113.3872); "
         "no airport",
+    ),
+    "ITJ": (
+        -26.9, -48.667, "BR",
+        "city centre, Wikipedia 'Itajaí' (26°54′S 48°40′W); its airport, Navegantes, "
+        "is the separate POP NVT",
     ),
     "ZDM": (
         31.8969, 35.2017, "PS",
@@ -86,6 +90,9 @@ def build(colos_csv: Path) -> list[dict[str, str]]:
                     "source": source,
                 }
             )
+    places = [(r["lat"], r["lon"]) for r in rows]
+    if len(set(places)) != len(places):
+        raise SystemExit("two POPs share coordinates; give one its own city centre")
     return rows
 
 

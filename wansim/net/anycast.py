@@ -128,14 +128,14 @@ def compute_catchments(
         announced = np.zeros(len(pops), dtype=bool)
         codes = params.announced_by.get(address)
         announced[pops.indices(codes) if codes is not None else slice(None)] = True
+        if not announced.any():
+            raise ValueError(f"anycast address {address} is announced by no POP")
         key = announced.tobytes()
         if key not in nearest_by_set:
             nearest_by_set[key] = _candidates(
                 sites, pops, announced, params.candidates, internet_stretch, fibre_km_per_ms
             )
         candidates, latency = nearest_by_set[key]
-        if len(candidates) == 0:
-            raise ValueError(f"anycast address {address} is announced by no POP")
         inflation = rng.standard_exponential(latency.shape)
         sigma = (
             params.perturbation_s

@@ -22,6 +22,7 @@ with :func:`wansim.experiment.load_experiment`.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Annotated, Any, Literal
 
@@ -559,6 +560,9 @@ class SweepConfig(Section):
                 raise ValueError(f"grid {path!r} has no values")
             if path.split(".")[0] == "sweep":
                 raise ValueError(f"grid {path!r}: the sweep cannot sweep itself")
+            spelled = [json.dumps(v, sort_keys=True) for v in values]
+            if len(set(spelled)) != len(spelled):
+                raise ValueError(f"grid {path!r} lists a value twice")
         return value
 
 

@@ -333,6 +333,12 @@ def test_local_misuse_is_a_local_error():
         EncryptedFragment(0, 1, 0, b"")
     with pytest.raises(ValueError):
         IkeHeader(b"short", bytes(8), 34, 0, 0)
+    with pytest.raises(ValueError, match="one byte"):
+        IkeHeader(SPI_I, bytes(8), 300, 0, 0)
+    with pytest.raises(ValueError, match="15 bits"):
+        Attribute(0x8000, 1)
+    with pytest.raises(ValueError):
+        Attribute(14, 0x10000)
 
 
 def test_non_esp_marker():

@@ -63,8 +63,11 @@ class IkeHeader:
     def __post_init__(self) -> None:
         if len(self.spi_i) != 8 or len(self.spi_r) != 8:
             raise ValueError("IKE SPIs are 8 bytes each")
-        if not 0 <= self.message_id <= 0xFFFFFFFF:
-            raise ValueError(f"message ID {self.message_id} does not fit 32 bits")
+        if not 0 <= self.message_id <= 0xFFFFFFFF or not 0 <= self.length <= 0xFFFFFFFF:
+            raise ValueError("message ID and length are 32-bit fields")
+        for name in ("exchange_type", "flags", "next_payload", "version"):
+            if not 0 <= getattr(self, name) <= 0xFF:
+                raise ValueError(f"{name} {getattr(self, name)} does not fit one byte")
 
     @property
     def is_initiator(self) -> bool:

@@ -138,14 +138,16 @@ class Attribute:
     type: int
     value: int | bytes
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.type <= 0x7FFF:
+            raise ValueError(f"attribute type {self.type} does not fit 15 bits")
+        size = self.value if isinstance(self.value, int) else len(self.value)
+        _u16(size, "attribute value (or TLV length)")
+
     def to_bytes(self) -> bytes:
         if isinstance(self.value, int):
-            return struct.pack(
-                "!HH",
-                _ATTRIBUTE_TV | _u16(self.type, "attribute type") & 0x7FFF,
-                _u16(self.value, "TV attribute value"),
-            )
-        return struct.pack("!HH", self.type & 0x7FFF, len(self.value)) + self.value
+            return struct.pack("!HH", _ATTRIBUTE_TV | self.type, self.value)
+        return struct.pack("!HH", self.type, len(self.value)) + self.value
 
 
 def _parse_attributes(data: bytes) -> tuple[Attribute, ...]:

@@ -142,7 +142,9 @@ def initiate(endpoint, psk_file, rekey_child, rekey_ike, local, **options) -> No
 @_options
 @click.option("--count", type=click.IntRange(min=1), default=1, show_default=True,
               help="Exit once this many IKE SAs came up and the peer deleted them.")  # fmt: skip
-def respond(endpoint, psk_file, count, **options) -> None:
+@click.option("--cookie-threshold", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Demand a COOKIE once this many half-open SAs exist (0: always).")  # fmt: skip
+def respond(endpoint, psk_file, count, cookie_threshold, **options) -> None:
     """Answer IKE_SA_INITs on HOST:PORT until COUNT IKE SAs came and went."""
     config = _config(options, psk_file)
     started = time.time()
@@ -151,6 +153,7 @@ def respond(endpoint, psk_file, count, **options) -> None:
             config,
             endpoint,
             count=count,
+            cookie_threshold=cookie_threshold,
             always_marker=options["nat_t_marker"],
             nat_t_port=options["nat_t_port"],
             timeout_s=options["timeout_s"],

@@ -16,8 +16,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import Any
 
-from wansim.ike.config import IkeConfig
-from wansim.ike.constants import IKE_HEADER_BYTES, NON_ESP_MARKER
+from wansim.ike.config import GatewayConfig, IkeConfig
 from wansim.ike.events import (
     AuthenticationFailed,
     ChildSaEstablished,
@@ -28,6 +27,7 @@ from wansim.ike.events import (
     NegotiationFailed,
     PeerDeclaredDead,
 )
+from wansim.ike.gateway import Gateway
 from wansim.ike.pcap import CapturedDatagram, decryption_table_line_for
 from wansim.ike.sa import IkeSa, WireMessage
 from wansim.interop.udp import Addr, UdpDriver
@@ -177,83 +177,44 @@ async def initiate(
     return session.result
 
 
-class _Demux:
-    """A responder's endpoint: one `IkeSa` per peer IKE SA, created by its IKE_SA_INIT."""
-
-    def __init__(self, config: IkeConfig, local: Addr, random_bytes: RandomBytes) -> None:
-        self._config = config
-        self._local = local
-        self._random = random_bytes
-        self.sas: list[IkeSa] = []
-        self.sent: list[WireMessage] = []
-        self._by_spi: dict[bytes, IkeSa] = {}
-
-    def _find(self, data: bytes, addr: Addr) -> IkeSa | None:
-        ike = data[4:] if data.startswith(NON_ESP_MARKER) else data
-        if len(ike) < IKE_HEADER_BYTES:
-            return None
-        spi_i, spi_r = ike[:8], ike[8:16]
-        for sa in self.sas:
-            if spi_r in sa.local_spis or sa.ike_spis[0] == spi_i:
-                return sa
-        if spi_r != bytes(8):
-            return None
-        sa = IkeSa(
-            self._config,
-            initiator=False,
-            local_addr=self._local,
-            remote_addr=addr,
-            random_bytes=self._random,
-            trace=self.sent.append,
-        )
-        self.sas.append(sa)
-        return sa
-
-    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
-        sa = self._find(data, addr)
-        if sa is not None:
-            sa.receive_datagram(data, addr, now)
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
-        return [d for sa in self.sas for d in sa.datagrams_to_send(now)]
-
-    def next_event(self) -> Any:
-        for sa in self.sas:
-            event = sa.next_event()
-            if event is not None:
-                return event
-        return None
-
-    def get_timer(self) -> float | None:
-        deadlines = [t for sa in self.sas if (t := sa.get_timer()) is not None]
-        return min(deadlines) if deadlines else None
-
-    def handle_timer(self, now: float) -> None:
-        for sa in self.sas:
-            sa.handle_timer(now)
-
-
 async def respond(
     config: IkeConfig,
     local: Addr,
     *,
     count: int = 1,
+    cookie_threshold: int = GatewayConfig().cookie_threshold,
     always_marker: bool = False,
     nat_t_port: int | None = None,
     timeout_s: float = 60.0,
     random_bytes: RandomBytes = os.urandom,
     ready: asyncio.Event | None = None,
 ) -> SessionResult:
-    """Answer peers on `local` until `count` IKE SAs were established and then deleted."""
+    """Answer peers on `local` until `count` IKE SAs were established and then deleted.
+
+    A `Gateway` demultiplexes the peers' IKE SAs and demands a COOKIE once
+    `cookie_threshold` half-open SAs exist (0: always). `ready` is set once the socket is
+    bound, so a caller can start the peer only then.
+    """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     session = _Session()
     sock = _bind(local)
-    demux = _Demux(config, sock.getsockname()[:2], random_bytes)
+    gateway = Gateway(
+        config,
+        local_addr=sock.getsockname()[:2],
+        gateway=GatewayConfig(cookie_threshold=cookie_threshold),
+        random_bytes=random_bytes,
+        trace=session.result.sent.append,
+    )
+    seen: dict[IkeSa, None] = {}  # every SA the gateway ever held, in order (for key lines)
+
+    def on_event(event: Any) -> None:
+        seen.update(dict.fromkeys(gateway.sas))
+        session.on_event(event)
 
     def make() -> UdpDriver:
         return UdpDriver(
-            demux, on_event=session.on_event, always_marker=always_marker, nat_t_port=nat_t_port
+            gateway, on_event=on_event, always_marker=always_marker, nat_t_port=nat_t_port
         )
 
     _, driver = await loop.create_datagram_endpoint(make, sock=sock)
@@ -270,7 +231,6 @@ async def respond(
                 session.result.failure = f"timeout after {timeout_s:g} s: peer did not delete"
     finally:
         driver.close()
-    session.result.sent = demux.sent
     session.result.capture = driver.capture
-    session.result.key_lines = _key_lines(demux.sas)
+    session.result.key_lines = _key_lines(list(seen))
     return session.result

@@ -71,6 +71,12 @@ def triples(spec):
         ("aes256-sha256-esn", "esp", [(1, 12, 256), (3, 12, None), (5, 1, None)]),
         ("aes128gcm16-prfsha256-noesn", "esp", [(1, 20, 128), (5, 0, None)]),
         (
+            "aes-sha256-x25519-none",
+            "ike",
+            [(1, 12, 128), (3, 12, None), (2, 5, None), (4, 31, None)],
+        ),
+        ("aes256gcm-x25519-none", "esp", [(1, 20, 256), (4, 31, None), (4, 0, None), (5, 0, None)]),
+        (
             "aes256-aes128-sha384-esn-noesn",
             "esp",
             [(1, 12, 256), (1, 12, 128), (3, 13, None), (5, 1, None), (5, 0, None)],
@@ -86,11 +92,8 @@ def test_parse(text, protocol, expected):
 @pytest.mark.parametrize(
     ("text", "protocol", "message"),
     [
-        (
-            "aes256gcm-prfsha256-x25519",
-            "ike",
-            "unknown algorithm 'aes256gcm' \\(did you mean 'aes256gcm16'",
-        ),
+        ("aes256gmc16-prfsha256-x25519", "ike", "unknown algorithm 'aes256gmc16' \\(did you mean"),
+        ("aes256gcm16-prfsha256-x25519-mlkem786", "ike", "did you mean 'mlkem768'"),
         ("aes256gcm16-prfsha256-x25519-ke8_mlkem768", "ike", "ke1_ .. ke7_"),
         (
             "aes256gcm16-prfsha256-x25519-ke1_kyber768",
@@ -292,6 +295,10 @@ def test_esp_selection():
     in_auth = sa_payload(parse_proposals(text, "esp"), b"abcd", skip_ke=True).proposals
     chosen = select_proposal(in_auth, configured, skip_ke=True, require_pq=True)
     assert chosen.ke is None and chosen.additional_kes == ()
+    # "none" makes PFS optional: a peer without KE is accepted, one with x25519 gets it.
+    optional_pfs = parse_proposals("aes256gcm16-x25519-none", "esp")
+    assert select_proposal(offer("aes256gcm16", "esp", b"abcd"), optional_pfs).ke is None
+    assert select_proposal(offer("aes256gcm16-x25519", "esp", b"abcd"), optional_pfs).ke == 31
     # PFS is optional in ESP only when offered with NONE: no KE vs a mandatory x25519.
     assert select_proposal(offer("aes256gcm16", "esp", b"abcd"), configured) is None
     assert (

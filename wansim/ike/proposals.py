@@ -71,8 +71,12 @@ ENCRYPTION_TOKENS: dict[str, Algorithm] = {
     "aes256": (EncrId.ENCR_AES_CBC, 256),
     "aes128gcm16": (EncrId.ENCR_AES_GCM_16, 128),
     "aes256gcm16": (EncrId.ENCR_AES_GCM_16, 256),
-    "aes128gcm128": (EncrId.ENCR_AES_GCM_16, 128),  # strongSwan alias: ICV of 128 bits
+    # strongSwan aliases: "aes" is AES-128-CBC; gcm128 names the ICV in bits; gcm alone = gcm16
+    "aes": (EncrId.ENCR_AES_CBC, 128),
+    "aes128gcm128": (EncrId.ENCR_AES_GCM_16, 128),
     "aes256gcm128": (EncrId.ENCR_AES_GCM_16, 256),
+    "aes128gcm": (EncrId.ENCR_AES_GCM_16, 128),
+    "aes256gcm": (EncrId.ENCR_AES_GCM_16, 256),
 }
 INTEGRITY_TOKENS: dict[str, IntegId] = {
     "sha256": IntegId.AUTH_HMAC_SHA2_256_128,
@@ -146,7 +150,7 @@ def _all_tokens(protocol: ProtocolId) -> list[str]:
 
 
 def _valid_tokens(protocol: ProtocolId) -> str:
-    return ", ".join(_all_tokens(protocol)) + ", ke1_<method>..ke7_<method>, keN_none"
+    return ", ".join(_all_tokens(protocol)) + ", none, ke1_<method>..ke7_<method>, keN_none"
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,6 +213,8 @@ def parse_proposal(text: str, protocol: ProtocolId | str = ProtocolId.IKE) -> Pr
                 add(TransformType.PRF, (PRF_TOKENS[token], None))
         elif token in KE_TOKENS:
             add(TransformType.KE, (KE_TOKENS[token], None))
+        elif token in ("none", "modpnone"):  # KE NONE: PFS optional in ESP
+            add(TransformType.KE, (KeMethod.NONE, None))
         elif token in ESN_TOKENS and protocol != ProtocolId.IKE:
             add(TransformType.ESN, (ESN_TOKENS[token], None))
         elif token.startswith("ke") and "_" in token:
@@ -263,8 +269,11 @@ def _check(by_type: dict[int, list[Algorithm]], protocol: ProtocolId, where: str
             raise ProposalSyntaxError(
                 f"{where}: an IKE proposal needs a PRF: add prfsha256/prfsha384/prfsha512"
             )
-        methods = [m for m, _ in by_type.get(TransformType.KE, []) if m != KeMethod.NONE]
-        if not methods:
+        # strongSwan removes KE NONE from IKE proposals: IKE SAs always run a KE.
+        methods = [a for a in by_type.pop(TransformType.KE, []) if a[0] != KeMethod.NONE]
+        if methods:
+            by_type[TransformType.KE] = methods
+        else:
             raise ProposalSyntaxError(
                 f"{where}: an IKE proposal needs a key exchange method (e.g. x25519, ecp384)"
             )

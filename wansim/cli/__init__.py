@@ -13,9 +13,15 @@ import click
 
 # verb -> "module:attribute" of a click.Command; add one line per verb.
 VERBS: dict[str, str] = {
+    "handshake": "wansim.cli.handshake:handshake",
     "doctor": "wansim.cli.doctor:doctor",
     "calibrate": "wansim.cli.calibrate:calibrate",
     "interop": "wansim.cli.interop:interop",
+    "validate": "wansim.cli.validate:validate",
+    "list": "wansim.cli.list:list_",
+    "run": "wansim.cli.run:run",
+    "sweep": "wansim.cli.sweep:sweep",
+    "report": "wansim.cli.report:report",
 }
 
 

@@ -87,9 +87,12 @@ class World:
         """Each site's geographically nearest POP (announcing the first address)."""
         return self.catchments[self.anycast_addresses[0]].nearest
 
-    def new_routing(self, rng: np.random.Generator) -> AnycastRouting:
-        """Fresh routing state (all POPs healthy) drawing convergence delays from `rng`."""
-        return AnycastRouting(self.catchments, self.pops, self.routing_params, rng)
+    def new_routing(
+        self, rng: np.random.Generator, params: RoutingParams | None = None
+    ) -> AnycastRouting:
+        """Fresh routing state (all POPs healthy) drawing convergence delays from `rng`;
+        `params` overrides the world's routing parameters (e.g. for a what-if run)."""
+        return AnycastRouting(self.catchments, self.pops, params or self.routing_params, rng)
 
     # -- paths -----------------------------------------------------------------
     def site_pop_km(self, site, pop) -> NDArray[np.float64]:

@@ -1,0 +1,87 @@
+"""tshark, an independent IKEv2 parser, agrees with the engine's bytes.
+
+A full hybrid handshake (X25519 + ML-KEM-768, port 4500, fragment_size 1280, so the
+IKE_INTERMEDIATE and IKE_FOLLOWUP_KE requests travel in two SKF fragments) with a Child
+SA rekey (PFS + ADDKE) and an IKE SA rekey, written with `wansim.ike.pcap`: tshark must
+find no malformed packet, the same exchange types, message IDs, flags and top-level
+payloads, and — with our `ikev2_decryption_table` lines — decrypt every SK payload and
+every reassembled SKF message to the same inner payload types we sent.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.tshark import ike_frames
+from wansim.ike.loopback import run_handshake
+from wansim.ike.message import Message, parse_payload_chain
+from wansim.ike.pcap import decryption_table_line_for, pcap_bytes
+from wansim.ike.protection import Fragment, Reassembly, unprotect
+
+pytestmark = pytest.mark.system
+
+
+def _our_view(run):
+    """Per datagram: (exchange, MID, response, top-level types, inner types or None)."""
+    rows = []
+    buffers: dict[bytes, Reassembly] = {}
+    for _, _, _, payload in run.datagrams:
+        ike = payload[4:] if payload[:4] == b"\0\0\0\0" else payload
+        message = Message.from_bytes(ike)
+        header = message.header
+        top = tuple(int(p.payload_type) for p in message.payloads)
+        inner = None
+        if message.encrypted is not None:
+            for ks in run.key_sets:
+                if (ks.spi_i, ks.spi_r) != (header.spi_i, header.spi_r):
+                    continue
+                suite = ks.keys.suite.cipher
+                # the original initiator (I flag) sends with SK_ei/SK_ai, the other with SK_er/ar
+                k = ks.keys
+                keys = (k.ei, k.ai) if header.is_initiator else (k.er, k.ar)
+                try:
+                    opened = unprotect(ike, suite, *keys)
+                except ValueError:
+                    continue
+                if isinstance(opened, Fragment):
+                    opened = buffers.setdefault(opened.message_key, Reassembly()).add(opened, 0.0)
+                    inner = () if opened is None else None
+                if opened is not None:
+                    chain = parse_payload_chain(opened.first_inner, opened.inner)
+                    inner = tuple(int(p.payload_type) for p in chain)
+                break
+        rows.append((int(header.exchange_type), header.message_id, header.is_response, top, inner))
+    return rows
+
+
+def test_tshark_agrees_on_a_fragmented_hybrid_handshake_with_rekeys(tmp_path):
+    run = run_handshake(
+        "aes256gcm16-prfsha256-x25519-ke1_mlkem768", "aes256gcm16-x25519-ke1_mlkem768",
+        port_4500=True, rekey=True, seed=11,
+    )  # fmt: skip
+    pcap = tmp_path / "hybrid.pcap"
+    pcap.write_bytes(pcap_bytes(run.datagrams))
+    lines = [decryption_table_line_for(k.spi_i, k.spi_r, k.keys) for k in run.key_sets]
+    assert len(lines) == 3  # IKE_SA_INIT, after IKE_INTERMEDIATE 1, after the IKE rekey
+    frames = ike_frames(pcap, key_lines=lines)
+    ours = _our_view(run)
+    assert len(frames) == len(ours) == 21
+    assert not [f.number for f in frames if f.malformed]
+    fragments = 0
+    for frame, (exchange, mid, response, top, inner) in zip(frames, ours, strict=True):
+        assert (frame.exchange_type, frame.message_id, frame.is_response) == (
+            exchange,
+            mid,
+            response,
+        )
+        assert frame.payloads == top
+        if frame.fragment is not None:
+            fragments += 1
+        # every protected message (SK, or SKF reassembled on its last fragment) decrypts
+        if inner is not None:
+            assert frame.decrypted == inner, frame.number
+    protected = [row for row in ours if row[3][-1] in (46, 53)]
+    assert all(row[4] is not None for row in protected)  # our own keys open all of them
+    assert fragments == 6  # three 2-fragment requests: IKE_INTERMEDIATE, 2 x IKE_FOLLOWUP_KE
+    exchanges = [f.exchange_type for f in frames]
+    assert exchanges.count(43) == 3 and exchanges.count(44) == 6 and exchanges.count(36) == 4

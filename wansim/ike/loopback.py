@@ -1,0 +1,226 @@
+"""Two sans-I/O IKE endpoints wired together in memory on a fake clock.
+
+Anything with the engine's driver API (`receive_datagram`, `datagrams_to_send`,
+`get_timer`, `handle_timer`, `next_event`) can be an endpoint: an `IkeSa` or a
+`Gateway`. Datagrams travel with a fixed one-way delay; a `tamper` hook may drop
+(return None) or rewrite any datagram, so tests can inject loss and corruption. Every
+datagram put on the wire is logged in `wire`. `run_handshake` is what `wansim handshake`
+prints: one handshake (and optional rekeys) between two engines, message by message.
+"""
+
+from __future__ import annotations
+
+import heapq
+import ipaddress
+import random
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+Addr = tuple[str, int]
+
+
+@dataclass
+class Sent:
+    at: float
+    src: str  # "i" or "r"
+    dst_addr: Addr
+    data: bytes
+    delivered: bool = True
+
+    @property
+    def ike_bytes(self) -> int:
+        """The IKE message length on the wire, without a non-ESP marker."""
+        return len(self.data) - (4 if self.data[:4] == b"\0\0\0\0" else 0)
+
+
+# tamper(sent, index) -> None to drop, or the (possibly changed) bytes to deliver;
+# index counts every datagram sent so far, starting at 0.
+Tamper = Callable[[Sent, int], bytes | None]
+
+
+@dataclass
+class Harness:
+    initiator: Any
+    responder: Any
+    initiator_addr: Addr = ("192.0.2.1", 500)
+    responder_addr: Addr = ("192.0.2.2", 500)
+    one_way_s: float = 0.010
+    tamper: Tamper | None = None
+    now: float = 0.0
+    wire: list[Sent] = field(default_factory=list)
+    events: dict[str, list] = field(default_factory=lambda: {"i": [], "r": []})
+    _queue: list = field(default_factory=list)
+    _seq: int = 0
+
+    def endpoint(self, side: str) -> Any:
+        return self.initiator if side == "i" else self.responder
+
+    def flush(self) -> None:
+        """Move every endpoint's output onto the wire and its events into `events`."""
+        for side in ("i", "r"):
+            ep = self.endpoint(side)
+            for data, dest in ep.datagrams_to_send(self.now):
+                sent = Sent(self.now, side, dest, data)
+                index = len(self.wire)
+                self.wire.append(sent)
+                if self.tamper is not None:
+                    data = self.tamper(sent, index)
+                    if data is None:
+                        sent.delivered = False
+                        continue
+                src_port = 4500 if dest[1] == 4500 else 500
+                base = self.initiator_addr if side == "i" else self.responder_addr
+                target = "r" if side == "i" else "i"
+                self._seq += 1
+                heapq.heappush(
+                    self._queue,
+                    (self.now + self.one_way_s, self._seq, target, data, (base[0], src_port)),
+                )
+            while (event := ep.next_event()) is not None:
+                self.events[side].append(event)
+
+    def run(self, until: float | None = None, max_steps: int = 100_000) -> None:
+        """Deliver datagrams and fire timers in time order until idle (or `until`)."""
+        self.flush()
+        for _ in range(max_steps):
+            candidates = []
+            if self._queue:
+                candidates.append((self._queue[0][0], 0, "deliver"))
+            for order, side in enumerate(("i", "r"), start=1):
+                timer = self.endpoint(side).get_timer()
+                if timer is not None:
+                    candidates.append((max(timer, self.now), order, side))
+            if not candidates:
+                return
+            at, _, what = min(candidates)
+            if until is not None and at > until:
+                self.now = until
+                return
+            self.now = at
+            if what == "deliver":
+                _, _, target, data, addr = heapq.heappop(self._queue)
+                self.endpoint(target).receive_datagram(data, addr, self.now)
+            else:
+                self.endpoint(what).handle_timer(self.now)
+            self.flush()
+        raise RuntimeError("harness did not settle: an endpoint keeps producing work")
+
+    def of_type(self, side: str, cls: type) -> list:
+        return [e for e in self.events[side] if isinstance(e, cls)]
+
+
+# --- one handshake between two engines, message by message ---------------------------
+
+IP_HEADER_BYTES = {4: 20, 6: 40}
+UDP_HEADER_BYTES = 8
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One IKE message as it crossed the wire (all its fragments)."""
+
+    at: float
+    exchange: str
+    direction: str  # "I->R" or "R->I", by the endpoints' original roles
+    message_id: int
+    response: bool
+    ike_bytes: int  # IKE message(s), without the non-ESP marker
+    fragments: int  # datagrams (1 when unfragmented)
+    udp_bytes: int  # UDP payloads, non-ESP marker included
+    ip_bytes: int  # whole IP packets (IP + UDP headers), no IP fragmentation
+    payloads: str
+    retransmission: bool = False
+
+
+@dataclass
+class HandshakeRun:
+    """What `run_handshake` returns: rows, raw datagrams, keys and events."""
+
+    rows: list[MessageRow]
+    datagrams: list[tuple[float, Addr, Addr, bytes]]  # (at, src, dst, UDP payload)
+    harness: Harness
+
+    @property
+    def initiator(self) -> Any:
+        return self.harness.initiator
+
+    @property
+    def responder(self) -> Any:
+        return self.harness.responder
+
+    @property
+    def key_sets(self) -> list:
+        """Every IKE key set in derivation order (for Wireshark decryption tables)."""
+        return list(self.initiator.key_sets)
+
+    def records(self) -> list[dict]:
+        return [asdict(row) for row in self.rows]
+
+
+def run_handshake(
+    ike_proposals: str | tuple[str, ...],
+    esp_proposals: str | tuple[str, ...] = "aes256gcm16",
+    *,
+    fragment_size: int = 1280,
+    port_4500: bool = False,
+    rekey: bool = False,
+    backend: str = "auto",
+    seed: int = 0,
+    one_way_s: float = 0.010,
+    psk: str = "wansim-example-psk",
+    initiator_addr: Addr = ("192.0.2.1", 500),
+    responder_addr: Addr = ("192.0.2.2", 500),
+) -> HandshakeRun:
+    """Run IKE_SA_INIT .. IKE_AUTH (and with `rekey` a Child SA rekey, then an IKE SA
+    rekey) between two engines with strongSwan-like settings; raise ValueError for bad
+    proposals. Randomness is seeded, so sizes and SPIs repeat from run to run."""
+    from wansim.ike.config import IkeConfig
+    from wansim.ike.sa import IkeSa
+
+    common = dict(
+        ike_proposals=ike_proposals, esp_proposals=esp_proposals, psk=psk,
+        fragment_size=fragment_size, port_4500="always" if port_4500 else "auto",
+        backend=backend,
+    )  # fmt: skip
+    ci = IkeConfig(**common, local_id="initiator.example", remote_id="responder.example",
+                   local_ts=("198.51.100.0/24",), remote_ts=("203.0.113.0/24",))  # fmt: skip
+    cr = IkeConfig(**common, local_id="responder.example", remote_id="initiator.example",
+                   local_ts=("203.0.113.0/24",), remote_ts=("198.51.100.0/24",))  # fmt: skip
+    rng = random.Random(seed)
+    rows: list[MessageRow] = []
+    ip_header = IP_HEADER_BYTES[ipaddress.ip_address(initiator_addr[0]).version]
+
+    def tracer(direction: str):
+        def record(message) -> None:
+            overhead = UDP_HEADER_BYTES + ip_header + (4 if message.marker else 0)
+            rows.append(
+                MessageRow(
+                    message.at, message.exchange, direction, message.message_id,
+                    message.response, message.ike_bytes, len(message.fragment_bytes),
+                    message.ike_bytes + (4 if message.marker else 0) * len(message.fragment_bytes),
+                    sum(b + overhead for b in message.fragment_bytes), message.payloads,
+                    message.retransmission,
+                )  # fmt: skip
+            )
+
+        return record
+
+    i = IkeSa(ci, initiator=True, local_addr=initiator_addr, remote_addr=responder_addr,
+              random_bytes=rng.randbytes, trace=tracer("I->R"))  # fmt: skip
+    r = IkeSa(cr, initiator=False, local_addr=responder_addr, remote_addr=initiator_addr,
+              random_bytes=rng.randbytes, trace=tracer("R->I"))  # fmt: skip
+    harness = Harness(i, r, initiator_addr, responder_addr, one_way_s)
+    i.initiate(0.0)
+    harness.run()
+    if rekey and i.established:
+        i.rekey_child(harness.now)
+        harness.run()
+        i.rekey_ike(harness.now)
+        harness.run()
+    datagrams = []
+    for sent in harness.wire:
+        base = initiator_addr if sent.src == "i" else responder_addr
+        src = (base[0], 4500 if sent.dst_addr[1] == 4500 else base[1])
+        datagrams.append((sent.at, src, sent.dst_addr, sent.data))
+    return HandshakeRun(rows, datagrams, harness)

@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 # pandas or simpy until needed): name -> "module:attribute".
 _LAZY: dict[str, str] = {
     "load": "wansim.experiment.results:load",
+    "simulate": "wansim.sim.run:simulate",
 }
 
 

@@ -8,11 +8,13 @@ out exact (not sampled), without ticking.
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 import numpy as np
 import simpy
+
+T = TypeVar("T")
 
 
 class BinnedIntegral:
@@ -81,6 +83,16 @@ class CpuPool:
 
     def run(self, cost_s: float) -> Generator[Any, Any, float]:
         """simpy process body: wait for a core, hold it ``cost_s``; returns the wait."""
+        wait_s, _ = yield from self.serve(lambda: (cost_s, None))
+        return wait_s
+
+    def serve(self, work: Callable[[], tuple[float, T]]) -> Generator[Any, Any, tuple[float, T]]:
+        """simpy process body: wait for a core, then run ``work()`` — which returns
+        ``(cost_s, result)`` — and hold the core for ``cost_s``; returns (wait, result).
+
+        The work runs when service starts, as in a daemon's job queue: a request is
+        parsed and answered by the core that picks it up, not when it arrives.
+        """
         arrived_at = self.env.now
         with self._resource.request() as request:
             if not request.triggered:
@@ -88,6 +100,7 @@ class CpuPool:
                 yield request
                 self._set_waiting(-1)
             started_at = self.env.now
+            cost_s, result = work()
             if cost_s > 0:
                 yield self.env.timeout(cost_s)
             self.busy.add(started_at, started_at + cost_s)
@@ -95,7 +108,7 @@ class CpuPool:
         self.jobs += 1
         self.busy_s += cost_s
         self.wait_s += wait_s
-        return wait_s
+        return wait_s, result
 
     def flush(self) -> None:
         """Account the queue up to now (call before reading ``queued``)."""

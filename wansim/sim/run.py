@@ -1,0 +1,332 @@
+"""`simulate(config)`: one world, its failures, every failover strategy — tidy tables out.
+
+Each strategy replays the same world, catchments, failure plan and route-convergence draws
+(common random numbers: every random stream is split from the run's seed by purpose, and
+re-created for each strategy), so differences between strategies come from the strategies.
+
+Per strategy a :class:`StrategyRun` wires the actors: POPs (responders with CPU pools) and
+branch sites (initiators) attached to the simulated network, the failure injector, the
+data-plane tracker and the failover log. Its methods are the context the actors call.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from importlib import metadata
+from typing import Any
+
+import pandas as pd
+import simpy
+
+from wansim.experiment.config import ExperimentConfig
+from wansim.ike.gateway import Gateway
+from wansim.net import NO_POP, DatagramDelivered, Network, RouteChange, World
+from wansim.sim.cpu import CpuPool
+from wansim.sim.dataplane import DataPlane, TunnelKey
+from wansim.sim.driver import Addr
+from wansim.sim.failover import FailoverLog
+from wansim.sim.failures import FailureInjector, PopFailure
+from wansim.sim.metrics import MetricsRecorder, summarise
+from wansim.sim.pop import Pop, Responder, SaRegistry
+from wansim.sim.results import Results
+from wansim.sim.scenario import (
+    STREAM_NETWORK,
+    STREAM_ROUTING,
+    STREAM_SITES,
+    build_world_from,
+    cost_table,
+    failure_plan,
+    gateway_config,
+    pop_ike_config,
+    site_policy,
+    stream,
+    world_failure_kind,
+)
+from wansim.sim.site import BranchSite, Tunnel
+
+
+class StrategyRun:
+    """One strategy on one world: builds the actors and runs them."""
+
+    def __init__(
+        self,
+        config: ExperimentConfig,
+        world: World,
+        strategy: str,
+        failures: tuple[PopFailure, ...],
+        seed: int,
+    ) -> None:
+        self.config = config
+        self.world = world
+        self.strategy = strategy
+        self.seed = seed
+        self.env = simpy.Environment()
+        self.costs = cost_table(config)
+        self.recorder = MetricsRecorder(
+            strategy, resolution_s=config.run.pop_load_resolution, duration_s=config.run.duration
+        )
+        self.dataplane = DataPlane(self._transition)
+        self.failovers = FailoverLog(self.recorder)
+        self.network = Network(
+            self.env,
+            world,
+            rng=stream(seed, STREAM_NETWORK),
+            routing=world.new_routing(stream(seed, STREAM_ROUTING)),
+            trace=self._trace,
+        )
+        self.addresses = world.anycast_addresses[: 2 if strategy == "dual-tunnel" else 1]
+        self.registry = (
+            SaRegistry(config.failover.replication_delay) if strategy == "replicated" else None
+        )
+        self._delivering_pop: str | None = None
+        self._failing_pop: str | None = None
+        self._site_up: dict[str, bool] = {}
+        self._cpu_wait: dict[str, float] = {}
+        self._build_pops()
+        self._build_sites()
+        FailureInjector(self.env, failures, self._on_fail, self._on_recover)
+
+    # -- construction -------------------------------------------------------------------
+    def _build_pops(self) -> None:
+        config, env = self.config, self.env
+        ike, gw = pop_ike_config(config), gateway_config(config)
+
+        def make_gateway(address: str) -> Gateway:
+            return Gateway(ike, local_addr=(address, 500), gateway=gw)
+
+        shared = None
+        if self.registry is not None:  # one replicated SA database per anycast address
+            shared = {a: Responder(env, make_gateway(a)) for a in self.addresses}
+        self.pops: dict[str, Pop] = {}
+        self._pop_ends: dict[tuple[str, str], Any] = {}
+        for code in self.world.pops.codes:
+            cores = config.pop.cores_by_pop.get(code, config.pop.cores)
+            cpu = CpuPool(env, cores, resolution_s=config.run.pop_load_resolution)
+            pop = Pop(
+                env,
+                code,
+                cpu=cpu,
+                counters=self.recorder.register_pop(code, cpu),
+                costs=self.costs,
+                addresses=self.addresses,
+                make_gateway=make_gateway,
+                send=self._pop_send,
+                registry=self.registry,
+                shared=shared,
+                rate_cap=config.pop.handshake_rate_cap,
+            )
+            self.pops[code] = pop
+            for address in self.addresses:
+                self._pop_ends[(code, address)] = self.network.attach(
+                    address, lambda d, src, p=pop, a=address: p.receive(a, d, src), pop=code
+                )
+
+    def _build_sites(self) -> None:
+        policy = site_policy(self.config)
+        world, routing = self.world, self.network.routing
+        self.sites: list[BranchSite] = []
+        self._site_ends = []
+        for i, name in enumerate(world.sites.names):
+            ip = world.site_ip(i)
+            site = BranchSite(
+                self, name, i, ip, self.addresses, policy, stream(self.seed, STREAM_SITES, i)
+            )
+            self.sites.append(site)
+            self._site_ends.append(self.network.attach(ip, site.receive))
+            self._site_up[name] = False
+            for t, address in enumerate(self.addresses):
+                pop = routing.pop_at(address, i, 0.0)
+                self.dataplane.route((name, t), self._code(pop), 0.0)
+        self._by_name = {site.name: site for site in self.sites}
+
+    def _code(self, pop: int) -> str | None:
+        return None if pop == NO_POP else self.world.pops.codes[pop]
+
+    # -- context for sites and POPs ---------------------------------------------------------
+    def send(self, site: BranchSite, data: bytes, dest: Addr) -> None:
+        self._site_ends[site.index].send(data, dest)
+
+    def _pop_send(self, pop: str, address: str, data: bytes, dest: Addr, wait_s: float) -> None:
+        if wait_s > 0:  # handed to the site with the reply, for its handshake's cpu_wait_s
+            self._cpu_wait[dest[0]] = self._cpu_wait.get(dest[0], 0.0) + wait_s
+        self._pop_ends[(pop, address)].send(data, dest)
+
+    def take_cpu_wait(self, site: BranchSite) -> float:
+        """POP CPU queueing behind the replies that reached this site so far."""
+        return self._cpu_wait.pop(site.ip, 0.0)
+
+    def _trace(self, record: object) -> None:
+        if isinstance(record, DatagramDelivered):
+            self._delivering_pop = record.pop
+
+    def answering_pop(self) -> str | None:
+        return self._delivering_pop
+
+    def replicated_at(self, pop_spi: bytes) -> float | None:
+        return self.registry.replicated_at(pop_spi) if self.registry is not None else None
+
+    def on_detected(self, site: BranchSite, tunnel: Tunnel, now: float) -> None:
+        """A site declared one of its tunnels dead."""
+        if self.strategy == "replicated":
+            if self.failovers.is_open(site.name):
+                self.failovers.mark(site.name, "fell_back")  # DPD gave up before routing
+            return
+        if tunnel.index != site.active:
+            return  # the standby died: nothing to switch
+        self.failovers.detected(site.name, now)
+        if len(site.tunnels) > 1:
+            survivor = site.tunnels[1 - tunnel.index]
+            site.active = survivor.index
+            if not survivor.up:
+                self.failovers.mark(site.name, "no_survivor")
+            self._site_changed(site, now)
+
+    # -- data plane -----------------------------------------------------------------------
+    def _transition(self, key: TunnelKey, up: bool, now: float) -> None:
+        site = self._by_name[key[0]]
+        site.on_dataplane(key[1], up, now)
+        self._site_changed(site, now)
+
+    def _site_changed(self, site: BranchSite, now: float) -> None:
+        active = site.tunnels[site.active]
+        up = self.dataplane.tunnels[(site.name, active.index)].up
+        if up == self._site_up[site.name]:
+            return
+        self._site_up[site.name] = up
+        if not up and self._failing_pop is not None:
+            self.failovers.opened(site.name, self._failing_pop, now)
+        elif up:
+            state = self.dataplane.tunnels[(site.name, active.index)]
+            self.failovers.restored(site.name, state.route_pop or "", now)
+
+    # -- failures ---------------------------------------------------------------------------
+    def _on_fail(self, failure: PopFailure) -> None:
+        now = self.env.now
+        self.pops[failure.pop].fail(now)
+        changes = self.network.fail_pop(failure.pop, world_failure_kind(failure.kind, self.config))
+        self._failing_pop = failure.pop
+        self.dataplane.pop_down(failure.pop, now, forget_state=self.registry is None)
+        self._failing_pop = None
+        for change in changes:
+            if self.strategy == "replicated":
+                self.failovers.detected(change.site, change.detected_at)
+            self._route_at(change)
+
+    def _on_recover(self, failure: PopFailure) -> None:
+        now = self.env.now
+        self.pops[failure.pop].recover(now)
+        self.dataplane.pop_up(failure.pop, now)
+        for change in self.network.recover_pop(failure.pop):
+            self._route_at(change)
+
+    def _route_at(self, change: RouteChange) -> None:
+        site = self._by_name[change.site]
+        tunnel = self.addresses.index(change.address) if change.address in self.addresses else -1
+        if tunnel < 0:
+            return
+
+        def apply(_event: simpy.Event) -> None:
+            now = self.env.now
+            if tunnel == site.active:
+                self.failovers.converged(site.name, change.to_pop, now)
+            self.dataplane.route((site.name, tunnel), change.to_pop, now)
+
+        self.env.timeout(max(0.0, change.converged_at - self.env.now)).callbacks.append(apply)
+
+    # -- running --------------------------------------------------------------------------
+    def run(self) -> MetricsRecorder:
+        self.env.run(until=self.config.run.duration)
+        self.failovers.finish(self.env.now)
+        return self.recorder
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": platform.python_version()}
+    for package in ("wansim", "simpy", "numpy", "pandas", "cryptography", "networkx"):
+        try:
+            out[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def _backends(config: ExperimentConfig) -> dict[str, str]:
+    """Which crypto backend runs each key exchange the proposals name."""
+    from wansim.crypto import get_kex
+    from wansim.ike.constants import ADDKE_TYPES, TransformType
+    from wansim.ike.proposals import ke_token, parse_proposals
+
+    ke_types = {TransformType.KE, *ADDKE_TYPES}
+    out: dict[str, str] = {}
+    for spec in parse_proposals(config.ike.proposals, "ike"):
+        for transform in spec.transforms:
+            if transform.type in ke_types and transform.id != 0:  # 0 = NONE (optional ADDKE)
+                token = ke_token(transform.id)
+                out.setdefault(token, get_kex(token, config.ike.backend).backend)
+    return out
+
+
+def simulate(config: ExperimentConfig, *, seed: int | None = None) -> Results:
+    """Run the experiment once per failover strategy on one world; return tidy results.
+
+    ``seed`` overrides ``config.run.seed``. The same seed gives the same tables and summary.
+    """
+    seed = config.run.seed if seed is None else seed
+    started = time.perf_counter()
+    world = build_world_from(config, seed)
+    plan = failure_plan(config, world, seed)
+    recorders = []
+    for strategy in config.failover.strategies:
+        recorders.append(StrategyRun(config, world, strategy, plan, seed).run())
+    warm_up = config.run.warm_up
+    handshakes = pd.concat([r.handshakes() for r in recorders], ignore_index=True)
+    pop_load = pd.concat([r.pop_load() for r in recorders], ignore_index=True)
+    failovers = pd.concat([r.failovers() for r in recorders], ignore_index=True)
+    if warm_up > 0:
+        handshakes = handshakes[handshakes["start_at"] >= warm_up].reset_index(drop=True)
+        pop_load = pop_load[pop_load["at"] >= warm_up].reset_index(drop=True)
+    costs = cost_table(config)
+    summary = {
+        "strategies": summarise(handshakes, pop_load, failovers),
+        "sites": len(world.sites),
+        "pops": len(world.pops),
+        "duration_s": config.run.duration,
+        "failures": len(plan),
+        "seed": seed,
+    }
+    manifest = {
+        "config": config.model_dump(mode="json"),
+        "seed": seed,
+        "versions": _versions(),
+        "crypto_backend": _safe_backends(config),
+        "cost_profile": {
+            "name": costs.name,
+            "backend": costs.profile.backend,
+            "scale": costs.profile.scale,
+            "provenance": costs.profile.provenance,
+        },
+        "failures": [
+            {"pop": f.pop, "at": f.at, "duration_s": f.duration_s, "kind": f.kind, "cause": f.cause}
+            for f in plan
+        ],
+        "wall_time_s": time.perf_counter() - started,
+        "machine": {"platform": platform.platform(), "cpus": _cpus()},
+    }
+    return Results(handshakes, pop_load, failovers, summary, manifest)
+
+
+def _safe_backends(config: ExperimentConfig) -> dict[str, str]:
+    try:
+        return _backends(config)
+    except Exception as exc:  # noqa: BLE001 - the manifest must not break a finished run
+        return {"error": str(exc)}
+
+
+def _cpus() -> int:
+    import os
+
+    return os.cpu_count() or 1
+
+
+__all__ = ["StrategyRun", "simulate"]

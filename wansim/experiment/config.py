@@ -495,7 +495,7 @@ class FailuresConfig(Section):
 class FailoverConfig(Section):
     """Failover strategies; several are compared on the same world and failures."""
 
-    strategies: tuple[Strategy, ...] = Field(default=("replicated",), min_length=1)
+    strategies: tuple[Strategy, ...] = ("replicated",)
     """Any of replicated | rehandshake | dual-tunnel; each row is tagged with its strategy."""
     replication_delay: Duration = 1.0
     """replicated: time for a new SA's state to reach every POP (an assumption, not published)."""
@@ -508,6 +508,8 @@ class FailoverConfig(Section):
     @field_validator("strategies")
     @classmethod
     def _unique(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if not value:
+            raise ValueError("name at least one strategy")
         if len(set(value)) != len(value):
             raise ValueError("each strategy may be listed once")
         return value

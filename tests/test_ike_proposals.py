@@ -251,6 +251,18 @@ def test_preference_and_multiple_values_per_addke_type():
     assert (both.encr_key_bits, both.prf, both.ke) == (256, 5, KeMethod.CURVE25519)
 
 
+def test_distinct_methods_with_backtracking():
+    # strongSwan's one pass would take x25519 for KE and find nothing left for ADDKE1.
+    text = "aes256gcm16-prfsha256-x25519-mlkem768-ke1_x25519"
+    chosen = select(text, text)
+    assert (chosen.ke, chosen.additional_kes) == (KeMethod.ML_KEM_768, (KeMethod.CURVE25519,))
+    with pytest.raises(ProposalSyntaxError, match="different methods"):
+        parse_proposal("aes256gcm16-prfsha256-x25519-ke1_mlkem768-ke2_mlkem768")
+    with pytest.raises(ProposalSyntaxError, match="different methods"):
+        parse_proposal("aes256gcm16-prfsha256-mlkem768-ke1_mlkem768")
+    assert parse_proposal("aes256gcm16-prfsha256-x25519-ke1_none-ke2_none")
+
+
 def test_one_method_is_never_chosen_twice():
     text = "aes256gcm16-prfsha256-mlkem768-ke1_mlkem768-ke1_mlkem1024"
     chosen = select(text, text)
@@ -348,11 +360,9 @@ def test_accept_chosen_rejects(chosen, message):
 
 
 def test_accept_chosen_policies():
-    mlkem_twice = "aes256gcm16-prfsha256-mlkem768-ke1_mlkem768"
+    mlkem_twice = answer(ENCR, PRF, (TransformType.KE, 36), ADDKE1)  # a peer's odd offer
     with pytest.raises(InvalidChosenProposal, match="twice"):
-        accept_chosen(
-            answer(ENCR, PRF, (TransformType.KE, 36), ADDKE1), parse_proposals(mlkem_twice)
-        )
+        accept_chosen(mlkem_twice, [mlkem_twice])
     offered = parse_proposals(f"{HYBRID},{CLASSICAL}")
     with pytest.raises(InvalidChosenProposal, match="requires"):
         accept_chosen(answer(ENCR, PRF, KE, number=2), offered, require_pq=True)
@@ -363,3 +373,87 @@ def test_accept_chosen_policies():
         accept_chosen(answer(ENCR, PRF, KE, (TransformType.ADDKE1, 0)), optional).additional_kes
         == ()
     )
+
+
+# --- property: what the responder selects, the initiator accepts ------------------------
+
+from hypothesis import assume, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_KE = ["x25519", "ecp256", "ecp384", "modp2048", "mlkem512", "mlkem768", "mlkem1024"]
+
+
+@st.composite
+def proposal_texts(draw, protocol: str) -> str:
+    aead = draw(st.booleans())
+    ciphers = ["aes128gcm16", "aes256gcm16"] if aead else ["aes128", "aes256"]
+    tokens = draw(st.lists(st.sampled_from(ciphers), min_size=1, max_size=2, unique=True))
+    integ = st.sampled_from(["sha256", "sha384", "sha512"])
+    tokens += draw(st.lists(integ, min_size=0 if aead else 1, max_size=2, unique=True))
+    if protocol == "ike":
+        prfs = st.sampled_from(["prfsha256", "prfsha384", "prfsha512"])
+        tokens += draw(st.lists(prfs, min_size=1 if aead else 0, max_size=2, unique=True))
+        tokens += draw(st.lists(st.sampled_from(_KE), min_size=1, max_size=2, unique=True))
+    else:
+        tokens += draw(st.lists(st.sampled_from([*_KE, "none"]), max_size=2, unique=True))
+        tokens += draw(st.lists(st.sampled_from(["esn", "noesn"]), max_size=2, unique=True))
+    for slot in draw(st.lists(st.integers(1, 3), max_size=2, unique=True)):
+        methods = st.sampled_from(["mlkem768", "mlkem1024", "x25519", "none"])
+        tokens += [
+            f"ke{slot}_{m}" for m in draw(st.lists(methods, min_size=1, max_size=2, unique=True))
+        ]
+    return "-".join(tokens)
+
+
+def _check_consistent(offered, configured, *, skip_ke: bool, require_pq: bool) -> None:
+    spi = b"" if offered[0].protocol == ProtocolId.IKE else b"abcd"
+    sa = sa_payload(offered, spi, skip_ke=skip_ke)
+    chosen = select_proposal(sa.proposals, configured, skip_ke=skip_ke, require_pq=require_pq)
+    if chosen is None:
+        return
+    answer = chosen.to_proposal()
+    assert accept_chosen(answer, offered, skip_ke=skip_ke, require_pq=require_pq) == chosen
+    offered_set = {
+        (int(t.type), int(t.id), t.key_length) for t in sa.proposals[chosen.number - 1].transforms
+    }
+    configured_sets = [
+        {(int(t.type), int(t.id), t.key_length) for t in c.transforms} for c in configured
+    ]
+    picked = {(int(t.type), int(t.id), t.key_length) for t in answer.transforms}
+    assert picked <= offered_set and any(picked <= c for c in configured_sets)
+    types = [t for t, _ in chosen.additional_ke_slots]
+    assert types == sorted(types)
+    methods = [m for m in (chosen.ke, *chosen.additional_kes) if m is not None]
+    assert len(methods) == len(set(methods))
+    assert not require_pq or skip_ke or chosen.is_post_quantum
+
+
+@settings(max_examples=200, deadline=None, database=None)
+@given(
+    st.lists(proposal_texts("ike"), min_size=1, max_size=3),
+    st.lists(proposal_texts("ike"), min_size=1, max_size=3),
+    st.booleans(),
+)
+def test_ike_selection_is_accepted_by_the_initiator(offered, configured, require_pq):
+    try:
+        offered_specs, configured_specs = parse_proposals(offered), parse_proposals(configured)
+    except ProposalSyntaxError:
+        assume(False)
+    _check_consistent(offered_specs, configured_specs, skip_ke=False, require_pq=require_pq)
+    _check_consistent(offered_specs, offered_specs, skip_ke=False, require_pq=False)
+    assert select_proposal(sa_payload(offered_specs).proposals, offered_specs) is not None
+
+
+@settings(max_examples=150, deadline=None, database=None)
+@given(
+    st.lists(proposal_texts("esp"), min_size=1, max_size=3),
+    st.lists(proposal_texts("esp"), min_size=1, max_size=3),
+    st.booleans(),
+)
+def test_esp_selection_is_accepted_by_the_initiator(offered, configured, skip_ke):
+    try:
+        offered_specs = parse_proposals(offered, "esp")
+        configured_specs = parse_proposals(configured, "esp")
+    except ProposalSyntaxError:
+        assume(False)
+    _check_consistent(offered_specs, configured_specs, skip_ke=skip_ke, require_pq=False)

@@ -119,6 +119,7 @@ _TYPE_ORDER = (
     TransformType.ESN,
 )
 _KE_TYPES = frozenset({TransformType.KE, *ADDKE_TYPES})
+_NONE: tuple[int, None] = (KeMethod.NONE, None)
 _CANONICAL_KE_TOKEN = {
     KeMethod.MODP_2048: "modp2048",
     KeMethod.ECP_256: "ecp256",
@@ -281,6 +282,12 @@ def _check(by_type: dict[int, list[Algorithm]], protocol: ProtocolId, where: str
         by_type[TransformType.ESN] = [(EsnId.NO_ESN, None)]
     if all(aead):
         by_type.pop(TransformType.INTEG, None)  # RFC 5282 §8: no INTEG with an AEAD
+    ke_options = [(t, by_type[t]) for t in (TransformType.KE, *ADDKE_TYPES) if t in by_type]
+    if _distinct_methods(ke_options) is None:
+        raise ProposalSyntaxError(
+            f"{where}: the key exchanges cannot all use different methods (e.g. ke1_mlkem768 "
+            "and ke2_mlkem768); each additional key exchange needs a method of its own"
+        )
 
 
 def _protocol(protocol: ProtocolId | str | int) -> ProtocolId:
@@ -411,9 +418,9 @@ def _match(
     preferred: dict[int, list[Algorithm]],
     other: dict[int, list[Algorithm]],
 ) -> dict[int, Algorithm] | None:
-    """strongSwan select_algos: one algorithm per type, `preferred`'s order first."""
+    """One algorithm per type, `preferred`'s order first (strongSwan select_algos)."""
     chosen: dict[int, Algorithm] = {}
-    used_methods: set[int] = set()
+    ke_options: list[tuple[int, list[Algorithm]]] = []
     for t_type in _ordered_types(preferred, other):
         if t_type == TransformType.INTEG and _is_aead(chosen.get(TransformType.ENCR)):
             continue
@@ -424,25 +431,41 @@ def _match(
             t_type == TransformType.KE and protocol != ProtocolId.IKE
         )
         if not mine or not theirs:
-            if optional and (KeMethod.NONE, None) in (mine or theirs):
+            if optional and _NONE in (mine or theirs):
                 continue
             return None
-        pick = next(
-            (
-                a
-                for a in mine
-                if a in theirs and not (t_type in _KE_TYPES and a[0] and a[0] in used_methods)
-            ),
-            None,
-        )
-        if pick is None:
+        common = [a for a in mine if a in theirs]
+        if not common:
             return None
         if t_type in _KE_TYPES:
-            if pick[0] == KeMethod.NONE:
-                continue
-            used_methods.add(pick[0])
-        chosen[t_type] = pick
+            ke_options.append((t_type, common))
+        else:
+            chosen[t_type] = common[0]
+    methods = _distinct_methods(ke_options)
+    if methods is None:
+        return None
+    chosen.update((t, a) for t, a in methods.items() if a != _NONE)
     return chosen
+
+
+def _distinct_methods(
+    options: list[tuple[int, list[Algorithm]]], used: frozenset[int] = frozenset()
+) -> dict[int, Algorithm] | None:
+    """The first choice, in preference order, that gives the KE and every ADDKE type a
+    different method (NONE may repeat); None if there is none. Like strongSwan, which
+    never picks a method twice, but with backtracking where its one pass gives up
+    (strongSwan issue #2048)."""
+    if not options:
+        return {}
+    (t_type, candidates), rest = options[0], options[1:]
+    for candidate in candidates:
+        method = candidate[0]
+        if method != KeMethod.NONE and method in used:
+            continue
+        tail = _distinct_methods(rest, used | {method} if method else used)
+        if tail is not None:
+            return {t_type: candidate, **tail}
+    return None
 
 
 def _is_aead(algorithm: Algorithm | None) -> bool:

@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
 
 from tests.vectors import load_strongswan_run, requires_vectors
 from wansim.ike.constants import KeMethod, ProtocolId, TransformType
@@ -377,8 +379,6 @@ def test_accept_chosen_policies():
 
 # --- property: what the responder selects, the initiator accepts ------------------------
 
-from hypothesis import assume, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 _KE = ["x25519", "ecp256", "ecp384", "modp2048", "mlkem512", "mlkem768", "mlkem1024"]
 

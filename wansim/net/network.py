@@ -93,9 +93,11 @@ class Network:
         self._rng = rng
         self._trace = trace
         self._handlers: dict[tuple[str, int | None], Handler] = {}
+        self._located: dict[str, tuple[str, int | str]] = {}  # memo: ip -> location
+        self._paths: dict[tuple[str, int, int], Path] = {}  # memo: fixed part of each path
         n = len(world.sites)
-        self._uplink_free_at = np.zeros(n)
-        self._downlink_free_at = np.zeros(n)
+        self._uplink_free_at = [0.0] * n  # lists: scalar access is faster than numpy's
+        self._downlink_free_at = [0.0] * n
         self.drops: list[DatagramDropped] = []
         self.delivered_count = 0
 
@@ -106,7 +108,7 @@ class Network:
         Site and POP unicast addresses take no `pop`; an anycast address is attached
         once per POP that serves it, naming the POP.
         """
-        kind, where = self.world.locate(ip)
+        kind, where = self._locate(ip)
         if kind == "anycast":
             if pop is None:
                 raise ValueError(f"{ip} is anycast: attach it per POP with pop=<code>")
@@ -134,7 +136,7 @@ class Network:
         now = self.env.now
         size = len(data)
         try:
-            dst_kind, dst_where = self.world.locate(dst[0])
+            dst_kind, dst_where = self._locate(dst[0])
         except (KeyError, ValueError):
             self._drop(now, src, dst, size, 1, "no-route")
             return
@@ -162,10 +164,10 @@ class Network:
         if k > 1 and path.drops_fragments:
             self._drop(now, src, dst, size, k, "fragments-dropped")
             return
-        if path.loss > 0 and (self._rng.random(k) < path.loss).any():
+        if path.loss > 0 and self._lost(k, path.loss):
             self._drop(now, src, dst, size, k, "lost")
             return
-        jitter = self._rng.exponential(path.jitter_s) if path.jitter_s > 0 else 0.0
+        jitter = float(self._rng.exponential(path.jitter_s)) if path.jitter_s > 0 else 0.0
         arrive_at = depart_at + path.delay_s + jitter
         if down is not None:
             arrive_at = max(arrive_at, self._downlink_free_at[down]) + serialization_s
@@ -176,14 +178,26 @@ class Network:
             lambda _e: self._deliver(data, src, dst, handler_key, now, k, pop_index, pop_code)
         )
 
+    def _lost(self, fragments: int, loss: float) -> bool:
+        """Whether any of the datagram's fragments is lost (independently, each w.p. loss)."""
+        if fragments == 1:
+            return self._rng.random() < loss
+        return bool((self._rng.random(fragments) < loss).any())
+
+    def _locate(self, ip: str) -> tuple[str, int | str]:
+        where = self._located.get(ip)
+        if where is None:
+            where = self._located[ip] = self.world.locate(ip)
+        return where
+
     def _path(self, src_kind: str, src: int, dst_kind: str, dst: int) -> tuple[Path, int | None]:
         w = self.world
         if src_kind == "site" and dst_kind == "pop":
-            return w.site_pop_path(src, dst), dst
+            return self._memo("site-pop", src, dst, w.site_pop_path), dst
         if src_kind == "pop" and dst_kind == "site":
-            return w.site_pop_path(dst, src), src
+            return self._memo("site-pop", dst, src, w.site_pop_path), src
         if src_kind == "pop" and dst_kind == "pop":
-            return w.pop_pop_path(src, dst), dst
+            return self._memo("pop-pop", src, dst, w.pop_pop_path), dst
         address = w.anycast_addresses[0]
         via = (self.routing.pop_at(address, src, self.env.now),
                self.routing.pop_at(address, dst, self.env.now))
@@ -191,11 +205,19 @@ class Network:
             via = None  # fall back to healthy-world catchments for the geometry
         return w.site_site_path(src, dst, via), None
 
+    def _memo(self, kind: str, a: int, b: int, build: Callable[[int, int], Path]) -> Path:
+        key = (kind, a, b)
+        path = self._paths.get(key)
+        if path is None:
+            path = self._paths[key] = build(a, b)
+        return path
+
     def _deliver(self, data, src, dst, handler_key, sent_at, k, pop_index, pop_code) -> None:
         now = self.env.now
-        target_pop = handler_key[1] if handler_key[1] is not None else None
-        if target_pop is None and self.world.locate(dst[0])[0] == "pop":
-            target_pop = self.world.locate(dst[0])[1]
+        target_pop = handler_key[1]
+        if target_pop is None:
+            kind, where = self._locate(dst[0])
+            target_pop = where if kind == "pop" else None
         if target_pop is not None and not self.routing.healthy[target_pop]:
             self._drop(sent_at, src, dst, len(data), k, "pop-down", at=now)
             return

@@ -14,6 +14,7 @@ from ike_harness import Harness
 
 from wansim.ike.config import IkeConfig
 from wansim.ike.events import (
+    AuthenticationFailed,
     ChildSaDeleted,
     ChildSaEstablished,
     ChildSaRekeyed,
@@ -230,3 +231,38 @@ def test_delete_closes_both_ends():
     assert [e.by_peer for e in h.of_type("i", IkeSaDeleted)] == [False]
     assert [e.by_peer for e in h.of_type("r", IkeSaDeleted)] == [True]
     assert i.closed and r.closed and i.get_timer() is None
+
+
+@pytest.mark.parametrize(("auth", "fragments"), [("ecdsa-p256", 1), ("mldsa65", 8)])
+def test_signature_authentication_with_certificates(auth, fragments):
+    """RFC 7427 Digital Signature auth with self-signed certificates in CERT payloads:
+    the IKE_AUTH growth of post-quantum authentication (ML-DSA-65: ~9.5 KB, 8 fragments
+    at fragment_size 1280 — near strongSwan's 10 000-byte reassembly limit)."""
+    h, wire, i, r = handshake(HANDSHAKES[4][0], auth=auth, port_4500="always")
+    assert i.established and r.established
+    assert_same_keys(i, r)
+    request, response = [w for w in wire if w.exchange == "IKE_AUTH"]
+    assert "CERT" in request.payloads and "CERT" in response.payloads
+    assert len(request.fragment_bytes) == fragments
+    ops = [e.crypto_ops for e in h.of_type("i", ExchangeCompleted) if e.exchange == "IKE_AUTH"]
+    assert ops == [((auth, "sign"), (auth, "verify"))]
+
+
+def test_a_signature_that_does_not_match_the_certificate_fails_authentication():
+    from wansim.crypto import get_signature_scheme
+    from wansim.crypto.signatures import self_signed_certificate
+
+    scheme = get_signature_scheme("ecdsa-p256")
+    cert = self_signed_certificate(scheme, scheme.generate(), I_ID)
+    ci, cr = configs(HANDSHAKES[0][0], auth="ecdsa-p256")
+    rng = random.Random(1)
+    i = IkeSa(ci, initiator=True, local_addr=("192.0.2.1", 500), remote_addr=("192.0.2.2", 500),
+              random_bytes=rng.randbytes, credentials=(scheme.generate(), cert))  # fmt: skip
+    r = IkeSa(cr, initiator=False, local_addr=("192.0.2.2", 500), remote_addr=("192.0.2.1", 500),
+              random_bytes=rng.randbytes)  # fmt: skip
+    h = Harness(i, r)
+    i.initiate(0.0)
+    h.run()
+    (failed,) = h.of_type("r", AuthenticationFailed)
+    assert failed.local and "does not verify" in failed.reason
+    assert h.of_type("i", AuthenticationFailed)

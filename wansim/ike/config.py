@@ -41,8 +41,9 @@ class IkeConfig(BaseModel):
     """KE method the initiator guesses for KEi in IKE_SA_INIT (default: its first offer)."""
     require_pq: bool = False
     """Accept only proposals that run at least one ML-KEM exchange (digest §3)."""
-    auth: Literal["psk"] = "psk"
-    """Authentication method (RFC 7296 §2.15 shared key MIC)."""
+    auth: Literal["psk", "ecdsa-p256", "ecdsa-p384", "mldsa44", "mldsa65", "mldsa87"] = "psk"
+    """"psk" (RFC 7296 §2.15 shared key MIC) or a signature scheme for RFC 7427 Digital
+    Signature auth with a self-signed certificate sent in a CERT payload."""
     psk: str = Field(default="", repr=False)
     """Pre-shared key (UTF-8); must be set for `auth = "psk"`."""
     local_id: str = "initiator.example"

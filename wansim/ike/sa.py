@@ -45,7 +45,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from wansim.crypto import KeyExchangeError, get_kex
+from wansim.crypto import KeyExchangeError, SignatureError, get_kex, get_signature_scheme
+from wansim.crypto.signatures import (
+    auth_data,
+    certificate_public_key,
+    parse_auth_data,
+    self_signed_certificate,
+)
 from wansim.ike import keymat, protection
 from wansim.ike.ciphers import CipherSuite
 from wansim.ike.config import GatewayConfig, IkeConfig
@@ -55,6 +61,7 @@ from wansim.ike.constants import (
     NAT_T_PORT,
     NON_ESP_MARKER,
     AuthMethod,
+    CertEncoding,
     ExchangeType,
     HashAlgorithm,
     HeaderFlag,
@@ -93,6 +100,7 @@ from wansim.ike.message import (
 )
 from wansim.ike.payloads import (
     Auth,
+    Certificate,
     Delete,
     EncryptedFragment,
     IdInitiator,
@@ -383,6 +391,7 @@ class IkeSa:
         kex_factory: Callable[[str], Any] | None = None,
         trace: Callable[[WireMessage], None] | None = None,
         created_at: float = 0.0,
+        credentials: tuple[Any, bytes] | None = None,
     ) -> None:
         self.config = config
         self.initiator = initiator
@@ -391,6 +400,7 @@ class IkeSa:
         self._random = random_bytes
         self._kex_factory = kex_factory or (lambda token: get_kex(token, backend=config.backend))
         self._trace = trace
+        self._credentials = credentials  # (private key, DER certificate) for signature auth
         self._schedule: RetransmitSchedule = config.retransmit_schedule
         self._ike_specs = parse_proposals(config.ike_proposals, ProtocolId.IKE)
         self._esp_specs = parse_proposals(config.esp_proposals, ProtocolId.ESP)
@@ -1335,6 +1345,27 @@ class IkeSa:
     def _psk_auth(self, octets: bytes) -> bytes:
         return keymat.psk_auth(self._gen.keys.suite.prf, self.config.psk.encode(), octets)
 
+    def _signer(self) -> tuple[Any, Any, bytes]:
+        """(scheme, private key, DER certificate): injected, or made on first use."""
+        if self._credentials is None:
+            scheme = get_signature_scheme(self.config.auth)
+            key = scheme.generate()
+            self._credentials = (key, self_signed_certificate(scheme, key, self.config.local_id))
+        key, cert = self._credentials
+        return get_signature_scheme(self.config.auth), key, cert
+
+    def _auth_payloads(self, octets: bytes, ops: list[CryptoOp]) -> tuple[list, Auth]:
+        """(CERT payloads, AUTH payload) proving our identity over `octets`."""
+        if self.config.auth == "psk":
+            return [], Auth(AuthMethod.SHARED_KEY_MIC, self._psk_auth(octets))
+        # RFC 7427 §3: Digital Signature with the scheme's AlgorithmIdentifier.
+        scheme, key, cert = self._signer()
+        ops.append((scheme.token, "sign"))
+        data = auth_data(scheme, scheme.sign(key, octets))
+        return [Certificate(CertEncoding.X509_SIGNATURE, cert)], Auth(
+            AuthMethod.DIGITAL_SIGNATURE, data
+        )
+
     def _send_auth(self, now: float) -> None:
         gen = self._gen
         mid = gen.next_mid
@@ -1350,14 +1381,17 @@ class IkeSa:
         if self.config.remote_id:
             kind, data = _identity(self.config.remote_id)
             payloads.append(IdResponder(kind, data))
+        ops: list[CryptoOp] = []
+        certs, auth = self._auth_payloads(octets, ops)
+        payloads[1:1] = certs  # IDi, CERT, ... as strongSwan orders them
         payloads += [
-            Auth(AuthMethod.SHARED_KEY_MIC, self._psk_auth(octets)),
+            auth,
             _sa(esp, spi=self._child_spi, skip_ke=True),
             TrafficSelectorsInitiator(_selectors(self.config.local_ts)),
             TrafficSelectorsResponder(_selectors(self.config.remote_ts)),
         ]
         payloads += self._auth_notifies(request=True)
-        self._request(gen, ExchangeType.IKE_AUTH, payloads, now, self._on_auth_response)
+        self._request(gen, ExchangeType.IKE_AUTH, payloads, now, self._on_auth_response, ops)
 
     def _auth_notifies(self, *, request: bool) -> list[Payload]:
         if self.config.profile != "strongswan":
@@ -1373,38 +1407,57 @@ class IkeSa:
             ]
         return out
 
-    def _verify_peer(self, gen, id_payload, auth, mid) -> str | None:
+    def _verify_peer(self, gen, inner, id_class, mid, ops: list[CryptoOp]) -> str | None:
         """None when the peer's identity and AUTH check out, else the reason."""
+        id_payload, auth = _find(inner, id_class), _find(inner, Auth)
         if id_payload is None or auth is None:
             return "IKE_AUTH lacks the peer's ID or AUTH payload"
         peer_id = _id_text(id_payload.kind, id_payload.data)
         if self.config.remote_id is not None and peer_id != self.config.remote_id:
             return f"peer identity {peer_id!r} is not the expected {self.config.remote_id!r}"
-        if auth.kind != AuthMethod.SHARED_KEY_MIC:
-            return f"peer used auth method {name_of(AuthMethod, auth.kind)}, expected PSK"
         octets = self._auth_octets(gen, ours=False, id_body=id_payload.body(), mid=mid)
-        if not _equal(auth.data, self._psk_auth(octets)):
-            return "AUTH payload does not verify (wrong pre-shared key?)"
+        if auth.kind == AuthMethod.SHARED_KEY_MIC and self.config.auth == "psk":
+            if not _equal(auth.data, self._psk_auth(octets)):
+                return "AUTH payload does not verify (wrong pre-shared key?)"
+            return None
+        if auth.kind != AuthMethod.DIGITAL_SIGNATURE or self.config.auth == "psk":
+            return f"peer used auth method {name_of(AuthMethod, auth.kind)}, not ours"
+        # RFC 7427: the public key comes from the peer's (self-signed) end-entity CERT;
+        # wansim models no PKI, so any well-formed certificate is taken as trusted.
+        cert = _find(inner, Certificate)
+        if cert is None:
+            return "signature AUTH without a CERT payload"
+        try:
+            cert_scheme, public_key = certificate_public_key(cert.data)
+            scheme, signature = parse_auth_data(auth.data)
+            if scheme != cert_scheme:
+                return f"AUTH uses {scheme.token}, the certificate a {cert_scheme.token} key"
+            ops.append((scheme.token, "verify"))
+            scheme.verify(public_key, octets, signature)
+        except SignatureError as error:
+            return f"signature AUTH does not verify: {error}"
         return None
 
     def _on_auth_request(self, gen: _Generation, message: Message, inner, now: float) -> None:
         mid = message.header.message_id
-        problem = self._verify_peer(gen, _find(inner, IdInitiator), _find(inner, Auth), mid)
+        ops: list[CryptoOp] = []
+        problem = self._verify_peer(gen, inner, IdInitiator, mid, ops)
         if problem is not None:
-            self._respond(gen, message, [Notify(NotifyType.AUTHENTICATION_FAILED)], now)
+            self._respond(gen, message, [Notify(NotifyType.AUTHENTICATION_FAILED)], now, ops)
             self._close(now, AuthenticationFailed(gen.spis, now, True, problem))
             return
         id_kind, id_data = _identity(self.config.local_id)
         idr = IdResponder(id_kind, id_data)
         octets = self._auth_octets(gen, ours=True, id_body=idr.body(), mid=mid)
-        payloads: list[Payload] = [idr, Auth(AuthMethod.SHARED_KEY_MIC, self._psk_auth(octets))]
+        certs, auth = self._auth_payloads(octets, ops)
+        payloads: list[Payload] = [idr, *certs, auth]
         child_payloads, child = self._accept_child(
             inner, keys=gen.keys, ni=self._ni, nr=self._nr, skip_ke=True
         )
         payloads += child_payloads
         if child is not None:
             payloads += self._auth_notifies(request=False)
-        self._respond(gen, message, payloads, now)
+        self._respond(gen, message, payloads, now, ops)
         self._established(now)
         if child is not None:
             self._install_child(child, now)
@@ -1449,7 +1502,7 @@ class IkeSa:
                 now, AuthenticationFailed(gen.spis, now, False, "peer sent AUTHENTICATION_FAILED")
             )
             return
-        problem = self._verify_peer(gen, _find(inner, IdResponder), _find(inner, Auth), req.mid)
+        problem = self._verify_peer(gen, inner, IdResponder, req.mid, req.ops)
         if problem is not None:
             # RFC 7296 §2.21.2: tell the peer in a new INFORMATIONAL, then give up.
             self._request(

@@ -4,7 +4,8 @@ Targets (issue 4): catchments for 100,000 sites × 360 POPs in under a second, a
 full 360-POP world built in under two seconds. Medians over repeated runs of the
 thread's CPU time (`time.thread_time`: the numpy work here is single-threaded, and
 CPU time is less distorted than wall-clock time by other jobs on a shared machine),
-printed and written into docs/benchmarks.md (its "World model" section). Usage: `python benchmarks/world.py [--no-write]`.
+printed and written into docs/benchmarks.md (its "World model" section).
+Usage: `python benchmarks/world.py [--no-write]`.
 """
 
 from __future__ import annotations
@@ -102,8 +103,8 @@ def section() -> str:
         lines.append(f"| {name} | {seconds:.3f} | {target_text} | {within} |")
     lines += [
         "",
-        f"simpy transport: {rate:,.0f} datagrams per CPU second (1,200-byte datagrams from 1,000 sites to "
-        "their anycast POP, loss and jitter on; each datagram is one simpy timeout).",
+        f"simpy transport: {rate:,.0f} datagrams per CPU second (1,200-byte datagrams from "
+        "1,000 sites to their anycast POP, loss and jitter on; one simpy timeout each).",
         END,
     ]
     return "\n".join(lines)

@@ -636,30 +636,22 @@ class TrafficSelectorsResponder(_TrafficSelectors):
     payload_type: ClassVar[int] = PayloadType.TSr
 
 
-# --- encrypted payloads (opaque here; keys engineer's protection.py opens them) -------
+# --- encrypted payloads (opaque here; protection.py opens them) ---------------------
 
 
-@dataclass(frozen=True, slots=True)
-class Encrypted(Payload):
-    """SK payload (RFC 7296 §3.14): IV ‖ ciphertext ‖ ICV, kept opaque.
+class _EncryptedBase(Payload):
+    """SK and SKF: the generic header's Next Payload names the first *inner* payload,
+    so these payloads must be last in a message (RFC 7296 §3.14, RFC 7383 §2.5)."""
 
-    Its Next Payload field holds the type of the first *inner* payload, so it must be
-    the last payload of a message.
-    """
-
-    payload_type: ClassVar[int] = PayloadType.SK
+    __slots__ = ()
     first_payload: int
-    data: bytes
 
     def chain_next(self, next_payload: int) -> int:
         return self.first_payload
 
-    def body(self) -> bytes:
-        return self.data
-
     @classmethod
     def from_body(cls, body: bytes, first_payload: int = PayloadType.NONE) -> Self:
-        return cls(coerce(PayloadType, first_payload), bytes(body))
+        raise NotImplementedError
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
@@ -669,11 +661,27 @@ class Encrypted(Payload):
         return cls.from_body(bytes(data[PAYLOAD_HEADER_BYTES:]), first)
 
 
+@dataclass(frozen=True, slots=True)
+class Encrypted(_EncryptedBase):
+    """SK payload (RFC 7296 §3.14): IV ‖ ciphertext ‖ ICV, kept opaque."""
+
+    payload_type: ClassVar[int] = PayloadType.SK
+    first_payload: int
+    data: bytes
+
+    def body(self) -> bytes:
+        return self.data
+
+    @classmethod
+    def from_body(cls, body: bytes, first_payload: int = PayloadType.NONE) -> Self:
+        return cls(coerce(PayloadType, first_payload), bytes(body))
+
+
 SKF_HEADER_BYTES = 8  # generic header + fragment number + total fragments
 
 
 @dataclass(frozen=True, slots=True)
-class EncryptedFragment(Payload):
+class EncryptedFragment(_EncryptedBase):
     """SKF payload (RFC 7383 §2.5): fragment number (from 1), total, then IV ‖
     ciphertext ‖ ICV. Only fragment 1 names the first inner payload; others carry 0."""
 
@@ -690,9 +698,6 @@ class EncryptedFragment(Payload):
                 "need 1 <= number <= total <= 65535"
             )
 
-    def chain_next(self, next_payload: int) -> int:
-        return self.first_payload
-
     def body(self) -> bytes:
         return struct.pack("!HH", self.fragment_number, self.total_fragments) + self.data
 
@@ -704,13 +709,6 @@ class EncryptedFragment(Payload):
         if not 1 <= number <= total:
             raise ParseError(f"SKF: fragment number {number} of total {total}")
         return cls(number, total, coerce(PayloadType, first_payload), bytes(body[4:]))
-
-    @classmethod
-    def from_bytes(cls, data: bytes) -> Self:
-        first, _, length = split_payload_header(data, cls.__name__)
-        if length != len(data):
-            raise ParseError(f"{cls.__name__}: payload length {length} != {len(data)} bytes")
-        return cls.from_body(bytes(data[PAYLOAD_HEADER_BYTES:]), first)
 
 
 @dataclass(frozen=True, slots=True)

@@ -46,7 +46,9 @@ def _print_summary(folder: Path) -> None:
     import json
 
     summary = json.loads((folder / "summary.json").read_text())
-    for strategy, entry in summary.items():
+    click.echo(f"  {summary.get('sites', '?')} sites, {summary.get('pops', '?')} POPs, "
+               f"{summary.get('failures', 0)} failure(s)")
+    for strategy, entry in (summary.get("strategies") or {}).items():
         if not isinstance(entry, dict):
             continue
         latency = entry.get("latency_s") or {}

@@ -17,13 +17,18 @@ import pandas as pd
 from scipy import stats
 
 CONFIDENCE = 0.95
+NOT_METRICS = frozenset({"seed"})
+"""Summary keys that label a run rather than measure it."""
 AGGREGATE_COLUMNS = ("metric", "n", "mean", "std", "ci_low", "ci_high", "ci_half_width")
 
 
 def flatten(summary: Mapping[str, Any], prefix: str = "") -> dict[str, float]:
-    """Numeric leaves of a nested summary as {dotted.name: value}; strings are skipped."""
+    """Numeric leaves of a nested summary as {dotted.name: value}; strings and labels
+    (the seed) are skipped."""
     out: dict[str, float] = {}
     for key, value in summary.items():
+        if key in NOT_METRICS:
+            continue
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
             out.update(flatten(value, f"{name}."))

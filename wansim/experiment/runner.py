@@ -107,14 +107,16 @@ def run_experiment(config: ExperimentConfig, out: str | Path) -> tuple[Path, boo
     if out.exists():
         out.rmdir()
     remove_stale(out.parent if out.parent != out else Path("."))
-    started = time.perf_counter()
     results = simulate_config(config)
-    write_run(out, results, config, {"wall_s": time.perf_counter() - started})
+    write_run(out, results, config)
     return out, True
 
 
-def execute_run(config_json: str, folder: str) -> RunOutcome:
+def execute_run(config_json: str, folder: str, context: dict[str, Any] | None = None
+                ) -> RunOutcome:
     """Worker entry point: run one resolved config into `folder` unless already done.
+
+    `context` (the sweep's name, grid point and replication) goes into the manifest.
 
     Takes JSON, not the model, so any executor (process pool, Dask worker on another
     machine) can ship it; returns a small RunOutcome instead of the tables.
@@ -128,7 +130,7 @@ def execute_run(config_json: str, folder: str) -> RunOutcome:
     try:
         results = simulate_config(config)
         wall_s = time.perf_counter() - started
-        wrote = write_run(path, results, config, {"wall_s": wall_s})
+        wrote = write_run(path, results, config, {"sweep": context} if context else None)
     except Exception as exc:  # reported to the parent; other runs continue
         return RunOutcome(rid, "failed", time.perf_counter() - started,
                           f"{type(exc).__name__}: {exc}")
@@ -160,7 +162,11 @@ def run_sweep(
     done = outcome.skipped
     if progress:
         progress(done, outcome.total)
-    jobs = [(s.config.model_dump_json(), str(runs_dir / s.run_id)) for s in todo]
+    jobs = [
+        (s.config.model_dump_json(), str(runs_dir / s.run_id),
+         {"experiment": config.name, "point": s.point, "replication": s.replication})
+        for s in todo
+    ]
     run_all = _dask if executor == "dask" else _local
     for result in run_all(jobs, workers, scheduler):
         done += 1
@@ -182,7 +188,10 @@ def run_sweep(
     return outcome
 
 
-def _local(jobs: list[tuple[str, str]], workers: int | None, _: str | None
+Job = tuple[str, str, dict[str, Any]]
+
+
+def _local(jobs: list[Job], workers: int | None, _: str | None
            ) -> Iterator[RunOutcome]:
     """A process pool (spawned workers: no inherited threads or locks)."""
     if not jobs:
@@ -200,7 +209,7 @@ def _local(jobs: list[tuple[str, str]], workers: int | None, _: str | None
                 yield future.result()
 
 
-def _dask(jobs: list[tuple[str, str]], workers: int | None, scheduler: str | None
+def _dask(jobs: list[Job], workers: int | None, scheduler: str | None
           ) -> Iterator[RunOutcome]:
     """Dask distributed: a LocalCluster, or the cluster at `scheduler` (shared `out` needed)."""
     from distributed import Client, LocalCluster, as_completed
@@ -215,9 +224,9 @@ def _dask(jobs: list[tuple[str, str]], workers: int | None, scheduler: str | Non
     client = Client(cluster if cluster is not None else scheduler)
     try:
         futures = [
-            client.submit(execute_run, cfg, folder, key=f"wansim-run-{Path(folder).name}",
-                          pure=False)
-            for cfg, folder in jobs
+            client.submit(execute_run, cfg, folder, context,
+                          key=f"wansim-run-{Path(folder).name}", pure=False)
+            for cfg, folder, context in jobs
         ]
         for future in as_completed(futures):
             yield future.result()

@@ -73,8 +73,8 @@ def write_run(folder: Path, results: Results, config: ExperimentConfig,
         manifest.setdefault("seed", config.run.seed)
         manifest["run_id"] = run_id(config)
         manifest["tables"] = list(config.outputs.tables)
-        manifest["packages"] = {**package_versions(), **manifest.get("packages", {})}
-        manifest["machine"] = machine()
+        manifest["versions"] = {**package_versions(), **manifest.get("versions", {})}
+        manifest["machine"] = {**machine(), **manifest.get("machine", {})}
         manifest["written_at"] = datetime.now(UTC).isoformat(timespec="seconds")
         _write_json(tmp / MANIFEST, manifest)
         _fsync_dir(tmp)

@@ -401,3 +401,24 @@ def test_commands_need_an_established_sa():
     i.initiate(0.0)
     with pytest.raises(IkeStateError):
         i.initiate(0.0)
+
+
+def test_unknown_critical_payload_is_refused_and_a_non_critical_one_skipped():
+    """RFC 7296 §2.5: an unknown payload with the critical bit rejects the message with
+    UNSUPPORTED_CRITICAL_PAYLOAD (data: the payload type); without it, it is ignored."""
+    from wansim.ike.constants import ExchangeType
+    from wansim.ike.payloads import UnknownPayload
+
+    h, wire, i, r = handshake("aes256gcm16-prfsha256-x25519")
+    for critical, answer in ((True, "SK{N(UNSUPPORTED_CRITICAL_PAYLOAD)}"), (False, "SK{}")):
+        i._request(
+            i._gen,
+            ExchangeType.INFORMATIONAL,
+            [UnknownPayload(99, b"abc", critical=critical)],
+            h.now,
+            lambda *a: None,
+        )
+        h.run()
+        assert wire[-1].payloads == answer
+    (refused,) = h.of_type("r", NegotiationFailed)
+    assert refused.notify == "UNSUPPORTED_CRITICAL_PAYLOAD" and r.established

@@ -28,7 +28,7 @@ from wansim.ike.errors import ParseError
 from wansim.ike.events import CookieDemanded, DatagramDropped, Event
 from wansim.ike.message import IkeHeader, Message
 from wansim.ike.payloads import Nonce, Notify
-from wansim.ike.sa import Addr, IkeSa, RandomBytes, WireMessage
+from wansim.ike.sa import Addr, IkeSa, RandomBytes, State, WireMessage
 
 _ZERO_SPI = bytes(8)
 
@@ -149,6 +149,11 @@ class Gateway:
                 )
                 return
         sa.receive_datagram(data, addr, now)
+        if sa.state is State.IDLE:  # its IKE_SA_INIT was malformed: keep no state
+            self._out.extend(sa.datagrams_to_send(now))
+            self._events.extend(iter(sa.next_event, None))
+            self._forget(sa)
+            return
         self._collect(sa)
 
     def _collect(self, sa: IkeSa) -> None:

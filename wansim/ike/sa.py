@@ -72,7 +72,7 @@ from wansim.ike.constants import (
     TransformType,
     name_of,
 )
-from wansim.ike.errors import ParseError
+from wansim.ike.errors import ParseError, UnsupportedCriticalPayload
 from wansim.ike.events import (
     AuthenticationFailed,
     ChildSaDeleted,
@@ -783,6 +783,20 @@ class IkeSa:
                     return None
                 del gen.reassembly[key]
             inner = parse_payload_chain(opened.first_inner, opened.inner)
+        except UnsupportedCriticalPayload as error:
+            if header.is_response:
+                self._drop(now, "unsupported_critical_payload", len(ike), str(error), gen.spis)
+                return None
+            # RFC 7296 §2.5: reject the request, answering UNSUPPORTED_CRITICAL_PAYLOAD.
+            first = gen.first_fragment.pop(key, ike)
+            self._current = (gen, message, _hash(first), len(ike), 1, b"")
+            self._respond(gen, message, [Notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                                                error.notify_data)], now)  # fmt: skip
+            self._events.append(
+                NegotiationFailed(gen.spis, now, name_of(ExchangeType, header.exchange_type),
+                                  str(error), "UNSUPPORTED_CRITICAL_PAYLOAD", True)  # fmt: skip
+            )
+            return None
         except ParseError as error:
             trigger = (
                 "icv_failure"

@@ -8,6 +8,7 @@
 #   interop/strongswan.sh swanctl NAME ARGS...  run swanctl ARGS against running NAME
 #   interop/strongswan.sh stop NAME             stop charon NAME by its PID
 #   interop/strongswan.sh status [NAME]         chroot + charon state
+#   interop/strongswan.sh clean                 unmount and delete the chroot
 #
 # Why a chroot: trixie's strongSwan 6.0.1 has no ML-KEM backend; sid's 6.1 does ML-KEM through
 # its openssl plugin. The host kernel has no ESP, so charon uses kernel-libipsec (userspace ESP,
@@ -168,6 +169,24 @@ status() {
     done
 }
 
+# Unmount what mount_api mounted and delete the chroot (refuses while a charon runs).
+clean() {
+    [[ -d "$CHROOT" ]] || { echo "no chroot at $CHROOT"; return; }
+    [[ -f "$STAMP" || -x "$CHROOT/usr/bin/apt-get" ]] || die "$CHROOT does not look like our chroot"
+    local d
+    for d in "$CHROOT"/var/lib/wansim-charon/*/; do
+        [[ -f "$d/charon.pid" ]] && kill -0 "$(cat "$d/charon.pid")" 2>/dev/null \
+            && die "charon $(basename "$d") still runs; stop it first"
+    done
+    if mountpoint -q "$CHROOT/dev/net/tun"; then umount "$CHROOT/dev/net/tun"; fi
+    if mountpoint -q "$CHROOT/proc"; then umount "$CHROOT/proc"; fi
+    if mountpoint -q "$CHROOT/dev/net/tun" || mountpoint -q "$CHROOT/proc"; then
+        die "could not unmount /proc or /dev/net/tun in $CHROOT"
+    fi
+    rm -rf --one-file-system "$CHROOT"
+    echo "removed $CHROOT"
+}
+
 case "${1:-}" in
     setup) setup ;;
     start) shift; start "$@" ;;
@@ -176,6 +195,7 @@ case "${1:-}" in
     swanctl) shift; swanctl "$@" ;;
     stop) shift; stop "$@" ;;
     status) shift; status "$@" ;;
-    *) echo "usage: $0 setup|start NAME CONFDIR|load NAME|initiate NAME CHILD|swanctl NAME ARGS|stop NAME|status" >&2
+    clean) clean ;;
+    *) echo "usage: $0 setup|start NAME CONFDIR|load NAME|initiate NAME CHILD|swanctl NAME ARGS|stop NAME|status|clean" >&2
        exit 2 ;;
 esac

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -234,3 +235,42 @@ async def respond(
     session.result.capture = driver.capture
     session.result.key_lines = _key_lines(list(seen))
     return session.result
+
+
+class ResponderThread:
+    """`respond()` on its own event loop in a thread, while the caller drives the peer
+    (tests and scripts run charon from the main thread)."""
+
+    def __init__(self, config: IkeConfig, local: Addr, **options: Any) -> None:
+        self.result: SessionResult | None = None
+        self._error: BaseException | None = None
+        self._ready = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(config, local, options), daemon=True
+        )
+        self._thread.start()
+        if not self._ready.wait(10):
+            raise RuntimeError(f"the responder did not bind {local[0]}:{local[1]}: {self._error}")
+
+    def _run(self, config: IkeConfig, local: Addr, options: dict) -> None:
+        async def main() -> SessionResult:
+            ready = asyncio.Event()
+            task = asyncio.create_task(respond(config, local, ready=ready, **options))
+            waiter = asyncio.create_task(ready.wait())
+            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+            self._ready.set()
+            return await task
+
+        try:
+            self.result = asyncio.run(main())
+        except BaseException as error:  # handed to join()
+            self._error = error
+            self._ready.set()
+
+    def join(self, timeout_s: float = 60) -> SessionResult:
+        self._thread.join(timeout_s)
+        if self._error is not None:
+            raise RuntimeError(f"the responder crashed: {self._error!r}") from self._error
+        if self.result is None:
+            raise RuntimeError(f"the responder did not finish within {timeout_s:g} s")
+        return self.result

@@ -404,6 +404,8 @@ class IkeSa:
         self._schedule: RetransmitSchedule = config.retransmit_schedule
         self._ike_specs = parse_proposals(config.ike_proposals, ProtocolId.IKE)
         self._esp_specs = parse_proposals(config.esp_proposals, ProtocolId.ESP)
+        for token in _all_ke_tokens((*self._ike_specs, *self._esp_specs)):
+            self._kex_factory(token)  # BackendUnavailable now, not mid-handshake
         self.state = State.IDLE
         self.created_at = created_at
         self.established_at: float | None = None
@@ -473,7 +475,7 @@ class IkeSa:
         self._ni = self._random(self.config.nonce_bytes)
         self._ke_token = self.config.initial_ke or _ke_tokens(self._offer())[0]
         self.state = State.INIT
-        self._send_sa_init(now, first=True)
+        self._send_sa_init(now)
 
     def rekey_child(self, now: float, child_spi: bytes | None = None) -> None:
         """Rekey a Child SA (default: the oldest) with CREATE_CHILD_SA (RFC 7296 §1.3.3)."""
@@ -667,7 +669,6 @@ class IkeSa:
             if opened is None:
                 return
             inner, ap, total, count = opened
-        self._trace_received(gen, message, inner, total, count, now)
         gen.outstanding = None
         self._round_trips += 1
         mark = len(self._events)
@@ -737,7 +738,6 @@ class IkeSa:
         self.remote_addr = addr
         if marker:
             self._floated = True
-        self._trace_received(gen, message, inner, total, count, now)
         self._current = (gen, message, _hash(first), total, count, ap)
         if handler_name is None:
             self._refuse(
@@ -912,6 +912,9 @@ class IkeSa:
             keys_gen or gen, header.exchange_type, header.message_id, True, payloads
         )
         gen.peer_mid = header.message_id + 1
+        for key in [k for k in gen.reassembly if not k[1] and k[0] <= header.message_id]:
+            del gen.reassembly[key]  # fragments of requests that are answered now
+            gen.fragment_bytes.pop(key, None)
         if self.established_at is None:
             self._round_trips += 1
         gen.cache = _Cached(header.message_id, fingerprint, datagrams)
@@ -967,9 +970,6 @@ class IkeSa:
                 )
             )
 
-    def _trace_received(self, gen, message, inner, total, count, now) -> None:
-        """Hook for symmetric tracing; the CLI traces the sending side only."""
-
     def _drop(self, now, trigger, length, detail="", header_spis=None) -> None:
         self._events.append(DatagramDropped(now, trigger, length, header_spis, detail))
 
@@ -1022,7 +1022,7 @@ class IkeSa:
     def _offers_addke(self) -> bool:
         return any(_has_addke(p) for p in self._offer())
 
-    def _send_sa_init(self, now: float, *, first: bool) -> None:
+    def _send_sa_init(self, now: float) -> None:
         gen = self._gen
         ops: list[CryptoOp] = []
         self._pending = self._kex_factory(self._ke_token).initiate()
@@ -1132,7 +1132,7 @@ class IkeSa:
             _ike_suite(chosen), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
         )
         self.key_sets.append(KeySet(gen.spi_i, gen.spi_r, gen.keys, "IKE_SA_INIT"))
-        self._detect_nat(message, self._current_addr_hint(), request=True)
+        self._detect_nat(message, self.remote_addr)
         payloads: list[Payload] = [
             _sa([chosen]),
             KeyExchange(wanted.method_id, share),
@@ -1152,9 +1152,6 @@ class IkeSa:
         datagrams, _ = self._respond(gen, message, payloads, now, ops)
         self._init_response = datagrams[0]
         self.state = State.INTERMEDIATE if self._addke else State.AUTH
-
-    def _current_addr_hint(self) -> Addr:
-        return self.remote_addr
 
     def _stateless_reply(self, gen, message, notify: Notify, now) -> None:
         """An IKE_SA_INIT error response with SPIr = 0 and only one notify (§1.2, §2.6)."""
@@ -1178,7 +1175,7 @@ class IkeSa:
                 )
             )
 
-    def _detect_nat(self, message: Message, peer_addr: Addr, *, request: bool) -> None:
+    def _detect_nat(self, message: Message, peer_addr: Addr) -> None:
         """RFC 7296 §2.23: compare the peer's NAT-D hashes with the addresses we see."""
         header = message.header
         src = [
@@ -1223,7 +1220,7 @@ class IkeSa:
                     KeyExchangeRedirected(gen.spis, now, "IKE_SA_INIT", token, self._ke_token)
                 )
                 self._ke_token = token
-            self._send_sa_init(now, first=False)
+            self._send_sa_init(now)
             return
         error = _error_notify(message.payloads)
         if error is not None:
@@ -1265,7 +1262,7 @@ class IkeSa:
             _ike_suite(chosen), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
         )
         self.key_sets.append(KeySet(gen.spi_i, gen.spi_r, gen.keys, "IKE_SA_INIT"))
-        self._detect_nat(message, self.remote_addr, request=False)
+        self._detect_nat(message, self.remote_addr)
         if self.nat_detected or (self.config.port_4500 == "always" and self._peer_natd):
             self._floated = True
         self._next_handshake_step(now)
@@ -2130,6 +2127,16 @@ def _ke_tokens(specs) -> list[str]:
                 if token not in out:
                     out.append(token)
     return out
+
+
+def _all_ke_tokens(specs) -> set[str]:
+    """Every KE and ADDKE method our proposals mention."""
+    return {
+        ke_token(t.id)
+        for spec in specs
+        for t in spec.transforms
+        if (t.type == TransformType.KE or t.type in ADDKE_TYPES) and t.id != KeMethod.NONE
+    }
 
 
 def _methods_of(chosen: ChosenProposal) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import networkx as nx
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wansim.topology import TopologyError, great_circle_km, load_pops
 from wansim.topology.backbone import build_backbone, load_backbone
@@ -114,3 +116,15 @@ def test_unparsable_backbone_files(tmp_path, pops):
         load_backbone(other, pops)
     with pytest.raises(TopologyError, match="cannot open"):
         load_backbone(tmp_path / "absent.gml", pops)
+
+
+@settings(deadline=None, max_examples=60)
+@given(st.binary(max_size=300), st.sampled_from([".graphml", ".gml"]))
+def test_arbitrary_backbone_bytes_load_or_raise_topology_error(tmp_path_factory, data, suffix):
+    pops = load_pops("cloudflare").subset(EUROPE)
+    path = tmp_path_factory.mktemp("fuzz") / f"bb{suffix}"
+    path.write_bytes(data)
+    try:
+        load_backbone(path, pops)
+    except TopologyError:
+        pass

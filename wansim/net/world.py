@@ -80,8 +80,13 @@ class World:
     # -- routing ---------------------------------------------------------------
     def catchment(self, address: str | None = None) -> NDArray[np.intp]:
         """Each site's POP for `address` (default: the first) with every POP healthy."""
-        c = self.catchments[address or self.anycast_addresses[0]]
-        return c.best(np.ones(len(self.pops), dtype=bool))
+        address = address or self.anycast_addresses[0]
+        cache = self.__dict__.setdefault("_catchment_cache", {})
+        if address not in cache:
+            best = self.catchments[address].best(np.ones(len(self.pops), dtype=bool))
+            best.flags.writeable = False
+            cache[address] = best
+        return cache[address]
 
     def nearest_pop(self) -> NDArray[np.intp]:
         """Each site's geographically nearest POP (announcing the first address)."""

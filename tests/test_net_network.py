@@ -268,3 +268,21 @@ def test_unattached_and_unknown_destinations_are_recorded_drops():
         net.attach(world.anycast_addresses[0], lambda *a: None)
     with pytest.raises(ValueError, match="already attached"):
         net.attach(world.site_ip(0), lambda *a: None)
+
+
+def test_site_to_site_datagrams_cross_the_backbone_and_blackhole_with_a_pop():
+    world = lab_world(("lab", "lab"), routing=RoutingParams(convergence=FixedDelay(delay_s=5.0)))
+    env = simpy.Environment()
+    net = Network(env, world, rng=np.random.default_rng(1))
+    log: list = []
+    a, b = attach_all(net, world, log)
+    b.send(b"hi", (world.site_ip(0), 500))
+    env.run()
+    ((at, site, _, data, src),) = log
+    path = world.site_site_path(1, 0)
+    assert (site, data, src) == (0, b"hi", (world.site_ip(1), 500))
+    assert at == pytest.approx(path.delay_s + 2 * wire_bytes(2, 1500) * 8 / 10e6)
+    net.fail_pop(world.pops.codes[int(world.catchment()[0])], "graceful")
+    b.send(b"lost", (world.site_ip(0), 500))
+    env.run()
+    assert [d.reason for d in net.drops] == ["blackholed"]

@@ -94,7 +94,7 @@ class Network:
         self._trace = trace
         self._handlers: dict[tuple[str, int | None], Handler] = {}
         self._located: dict[str, tuple[str, int | str]] = {}  # memo: ip -> location
-        self._paths: dict[tuple[str, int, int], Path] = {}  # memo: fixed part of each path
+        self._paths: dict[tuple, Path] = {}  # memo: the fixed part of each path
         n = len(world.sites)
         self._uplink_free_at = [0.0] * n  # lists: scalar access is faster than numpy's
         self._downlink_free_at = [0.0] * n
@@ -152,6 +152,9 @@ class Network:
                 return
             dst_kind, dst_where, handler_key = "pop", pop, (dst[0], pop)
         path, pop_index = self._path(src_kind, src_index, dst_kind, int(dst_where))
+        if path is None:  # site to site while either site's POP route is down
+            self._drop(now, src, dst, size, 1, "blackholed")
+            return
 
         k = path.fragments(size)
         up = src_index if src_kind == "site" else None
@@ -190,26 +193,29 @@ class Network:
             where = self._located[ip] = self.world.locate(ip)
         return where
 
-    def _path(self, src_kind: str, src: int, dst_kind: str, dst: int) -> tuple[Path, int | None]:
+    def _path(
+        self, src_kind: str, src: int, dst_kind: str, dst: int
+    ) -> tuple[Path | None, int | None]:
         w = self.world
         if src_kind == "site" and dst_kind == "pop":
-            return self._memo("site-pop", src, dst, w.site_pop_path), dst
+            return self._memo(("site-pop", src, dst), lambda: w.site_pop_path(src, dst)), dst
         if src_kind == "pop" and dst_kind == "site":
-            return self._memo("site-pop", dst, src, w.site_pop_path), src
+            return self._memo(("site-pop", dst, src), lambda: w.site_pop_path(dst, src)), src
         if src_kind == "pop" and dst_kind == "pop":
-            return self._memo("pop-pop", src, dst, w.pop_pop_path), dst
+            return self._memo(("pop-pop", src, dst), lambda: w.pop_pop_path(src, dst)), dst
+        # site to site: via each site's current POP for the first anycast address
         address = w.anycast_addresses[0]
         via = (self.routing.pop_at(address, src, self.env.now),
                self.routing.pop_at(address, dst, self.env.now))
         if NO_POP in via:
-            via = None  # fall back to healthy-world catchments for the geometry
-        return w.site_site_path(src, dst, via), None
+            return None, None
+        key = ("site-site", src, dst, *via)
+        return self._memo(key, lambda: w.site_site_path(src, dst, via)), None
 
-    def _memo(self, kind: str, a: int, b: int, build: Callable[[int, int], Path]) -> Path:
-        key = (kind, a, b)
+    def _memo(self, key: tuple, build: Callable[[], Path]) -> Path:
         path = self._paths.get(key)
         if path is None:
-            path = self._paths[key] = build(a, b)
+            path = self._paths[key] = build()
         return path
 
     def _deliver(self, data, src, dst, handler_key, sent_at, k, pop_index, pop_code) -> None:

@@ -143,3 +143,19 @@ def test_bad_routing_parameters_are_rejected():
     with pytest.raises(ValidationError):
         RoutingParams(convergence={"kind": "weibull"})
     assert RoutingParams(convergence={"kind": "fixed", "delay_s": 2}).convergence.delay_s == 2
+
+
+def test_repeated_events_are_idempotent_and_only_the_dead_pop_blackholes(world):
+    routing = world.new_routing(np.random.default_rng(4))
+    assert routing.recover_pop("FRA", 0.0) == []
+    routing.fail_pop("FRA", 0.0, "graceful")
+    assert routing.fail_pop("FRA", 1.0, "graceful") == []
+    back = routing.recover_pop("FRA", 1000.0)
+    # FRA dies again while its old sites are still moving back: they are on healthy
+    # interim POPs, so they lose nothing
+    again = routing.fail_pop("FRA", 1000.5, "graceful")
+    moving = {(c.address, c.site) for c in back if c.converged_at > 1000.5}
+    assert moving and all(c.blackholed_s == 0.0 for c in again if (c.address, c.site) in moving)
+    frame = route_changes_frame(again)
+    assert np.allclose(frame["blackholed_s"], [c.blackholed_s for c in again])
+    assert (frame["blackholed_s"] > 0).sum() == sum(c.from_pop == "FRA" for c in again)

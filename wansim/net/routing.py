@@ -154,7 +154,9 @@ class RouteChange:
     @property
     def blackholed_s(self) -> float:
         """Time the site's packets to this address were lost to the dead POP."""
-        return self.converged_at - self.event_at if self.cause == "failure" else 0.0
+        if self.cause == "failure" and self.from_pop == self.pop:
+            return self.converged_at - self.event_at
+        return 0.0
 
 
 def route_changes_frame(changes: list[RouteChange]) -> pd.DataFrame:
@@ -163,8 +165,8 @@ def route_changes_frame(changes: list[RouteChange]) -> pd.DataFrame:
                "detected_at", "converged_at"]  # fmt: skip
     frame = pd.DataFrame([{c: getattr(rc, c) for c in columns} for rc in changes],
                          columns=columns)
-    frame["blackholed_s"] = np.where(frame["cause"] == "failure",
-                                     frame["converged_at"] - frame["event_at"], 0.0)
+    on_dead_pop = (frame["cause"] == "failure") & (frame["from_pop"] == frame["pop"])
+    frame["blackholed_s"] = np.where(on_dead_pop, frame["converged_at"] - frame["event_at"], 0.0)
     return frame
 
 
@@ -223,8 +225,13 @@ class AnycastRouting:
         return float(self._switch_at[address][site])
 
     def fail_pop(self, pop: str, now: float, kind: FailureKind = "silent") -> list[RouteChange]:
-        """The POP stops serving at `now`; affected sites reroute after detection + convergence."""
+        """The POP stops serving at `now`; affected sites reroute after detection + convergence.
+
+        Failing a POP that is already down changes nothing and returns no changes.
+        """
         p = self.pops.index(pop)
+        if not self.healthy[p]:
+            return []
         detected_at = now + self.params.detection_delay_s(kind, self._rng)
         self.healthy[p] = False
         changes = []
@@ -248,8 +255,13 @@ class AnycastRouting:
         return changes
 
     def recover_pop(self, pop: str, now: float) -> list[RouteChange]:
-        """The POP re-announces at `now`; sites preferring it move back, each in its own time."""
+        """The POP re-announces at `now`; sites preferring it move back, each in its own time.
+
+        Recovering a POP that is up changes nothing and returns no changes.
+        """
         p = self.pops.index(pop)
+        if self.healthy[p]:
+            return []
         self.healthy[p] = True
         changes = []
         for address, catchment in self.catchments.items():

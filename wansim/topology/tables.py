@@ -69,7 +69,7 @@ def read_csv(
     if isinstance(source, str | Path):
         name = str(source)
         try:
-            handle: io.TextIOBase = open(source, encoding="utf-8-sig", newline="")  # noqa: SIM115
+            handle: io.TextIOBase = open(source, encoding="utf-8-sig", newline="")
         except OSError as exc:
             raise TopologyError(f"cannot open: {exc.strerror}", source=name) from None
     else:

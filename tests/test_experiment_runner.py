@@ -1,0 +1,225 @@
+"""The runner on the real simulator: store round trip, sweep seeds and CIs, SIGKILL resume,
+Dask LocalCluster == local process pool.
+
+Configs are tiny (3 POPs, 4 sites, 10 simulated minutes) so each run takes about a second.
+Worker processes get PYTHONHASHSEED=0: the simulator currently orders simultaneous
+events by set iteration (see test_simulate_does_not_depend_on_the_hash_seed), and these
+tests are about the runner, which must not add any nondeterminism of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from scipy import stats
+
+import wansim
+from wansim.experiment import parse_experiment
+from wansim.experiment.aggregate import flatten, mean_ci
+from wansim.experiment.runner import run_experiment, run_sweep
+from wansim.experiment.store import is_complete, run_id
+from wansim.experiment.sweep import plan, replication_seed
+
+TINY = """
+name = "tiny"
+[topology]
+only = ["FRA", "AMS", "LHR"]
+[sites]
+count = 4
+region_weights = { Europe = 1 }
+start_window = "20s"
+[ike]
+proposals = ["aes256gcm16-prfsha256-x25519-ke1_mlkem768"]
+dpd_delay = "10s"
+[ike.child]
+rekey_time = "4m"
+[[failures.scheduled]]
+pop = "FRA"
+at = "4m"
+duration = "2m"
+[failover]
+strategies = ["replicated", "rehandshake"]
+[run]
+duration = "10m"
+seed = 3
+[sweep]
+replications = 2
+[sweep.grid]
+"pop.cores" = [1, 2]
+"""
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-c", "from wansim.cli import main; main()"]
+
+
+@pytest.fixture(scope="module")
+def pinned_hash_seed():
+    old = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = "0"
+    yield
+    if old is None:
+        del os.environ["PYTHONHASHSEED"]
+    else:
+        os.environ["PYTHONHASHSEED"] = old
+
+
+@pytest.fixture(scope="module")
+def local_sweep(tmp_path_factory, pinned_hash_seed) -> Path:
+    """The uninterrupted reference sweep, on the local process pool."""
+    out = tmp_path_factory.mktemp("local") / "sweep"
+    outcome = run_sweep(parse_experiment(TINY), out, workers=2)
+    assert (outcome.total, outcome.ran, outcome.skipped, outcome.failed) == (4, 4, 0, [])
+    return out
+
+
+# ------------------------------------------------------------------------------ pure parts
+def test_seeds_are_common_across_grid_points_and_differ_by_replication() -> None:
+    specs = plan(parse_experiment(TINY))
+    assert [(s.point["pop.cores"], s.replication) for s in specs] == [
+        (1, 0), (1, 1), (2, 0), (2, 1)
+    ]
+    seeds = [s.seed for s in specs]
+    assert seeds[0] == seeds[2] and seeds[1] == seeds[3] and seeds[0] != seeds[1]
+    assert seeds[0] == replication_seed(3, 0) and 0 <= seeds[0] < 2**63
+    assert all(s.config.run.seed == s.seed for s in specs)
+    assert len({s.run_id for s in specs}) == 4
+    assert [s.run_id for s in specs] == [s.run_id for s in plan(parse_experiment(TINY))]
+
+
+def test_run_id_is_the_resolved_config_not_its_spelling() -> None:
+    a = parse_experiment(TINY)
+    b = parse_experiment(TINY.replace('duration = "10m"', "duration = 600"))
+    c = parse_experiment(TINY.replace('duration = "10m"', 'duration = "11m"'))
+    assert run_id(a) == run_id(b) != run_id(c)
+
+
+def test_mean_ci_is_the_student_t_interval() -> None:
+    values = [1.0, 2.0, 4.0, 7.0]
+    got = mean_ci(values)
+    low, high = stats.t.interval(0.95, 3, loc=3.5, scale=stats.sem(values))
+    assert got["n"] == 4 and got["mean"] == 3.5
+    assert got["ci_low"] == pytest.approx(low) and got["ci_high"] == pytest.approx(high)
+    one = mean_ci([5.0, math.nan])
+    assert one["n"] == 1 and one["mean"] == 5.0 and math.isnan(one["ci_low"])
+
+
+def test_flatten_keeps_numbers_drops_labels() -> None:
+    flat = flatten({"seed": 4, "strategies": {"a": {"n": 2, "pop": "FRA", "p": {"x": 1.5}}}})
+    assert flat == {"strategies.a.n": 2.0, "strategies.a.p.x": 1.5}
+
+
+# ------------------------------------------------------------------------------ real runs
+def test_run_folder_round_trips_through_wansim_load(tmp_path: Path) -> None:
+    config = parse_experiment(TINY)
+    direct = wansim.simulate(config, seed=config.run.seed)
+    folder, ran = run_experiment(config, tmp_path / "run")
+    assert ran and is_complete(folder)
+    loaded = wansim.load(folder)
+    for table in ("handshakes", "pop_load", "failovers"):
+        pd.testing.assert_frame_equal(getattr(loaded, table), getattr(direct, table))
+    assert loaded.summary == json.loads(json.dumps(direct.summary))
+    manifest = loaded.manifest
+    assert manifest["run_id"] == run_id(config) and manifest["seed"] == 3
+    assert manifest["config"]["ike"]["rekey_time"] == 14400.0
+    assert manifest["versions"]["wansim"] and manifest["machine"]["cpu_count"]
+    assert manifest["crypto_backend"]
+    assert run_experiment(config, folder) == (folder, False)  # same run: nothing to do
+    with pytest.raises(FileExistsError):
+        run_experiment(parse_experiment(TINY, overrides=["run.seed=4"]), folder)
+
+
+def test_sweep_aggregate_and_load(local_sweep: Path) -> None:
+    sweep = wansim.load(local_sweep)
+    assert list(sweep.runs["pop.cores"]) == [1, 1, 2, 2] and sweep.runs["complete"].all()
+    agg = sweep.aggregate
+    metric = "strategies.replicated.handshakes"
+    rows = agg[agg["metric"] == metric].set_index("pop.cores")
+    for cores, group in sweep.runs.groupby("pop.cores"):
+        values = [sweep.run(r).summary["strategies"]["replicated"]["handshakes"]
+                  for r in group["run_id"]]
+        assert rows.loc[cores, "n"] == 2
+        assert rows.loc[cores, "mean"] == pytest.approx(sum(values) / 2)
+    hs = sweep.handshakes
+    assert {"run_id", "pop.cores", "replication", "seed", "latency_s"} <= set(hs.columns)
+    assert set(hs["run_id"]) == set(sweep.runs["run_id"])
+    assert sweep.summary["runs_complete"] == 4
+
+
+def test_dask_local_cluster_gives_the_same_sweep(local_sweep: Path, tmp_path: Path) -> None:
+    out = tmp_path / "dask"
+    outcome = run_sweep(parse_experiment(TINY), out, executor="dask", workers=2)
+    assert outcome.ran == 4 and not outcome.failed
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "aggregate.parquet"),
+        pd.read_parquet(local_sweep / "aggregate.parquet"),
+    )
+    for rid in wansim.load(out).runs["run_id"]:
+        a, b = wansim.load(out / "runs" / rid), wansim.load(local_sweep / "runs" / rid)
+        pd.testing.assert_frame_equal(a.handshakes, b.handshakes)
+        pd.testing.assert_frame_equal(a.failovers, b.failovers)
+
+
+def test_sigkilled_sweep_resumes_without_rerunning(local_sweep: Path, tmp_path: Path) -> None:
+    experiment = tmp_path / "tiny.toml"
+    experiment.write_text(TINY)
+    out = tmp_path / "killed"
+    command = [*CLI, "sweep", str(experiment), "--out", str(out),
+               "--workers", "1"]
+    env = {**os.environ, "PYTHONHASHSEED": "0"}
+    proc = subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, start_new_session=True)
+    runs = out / "runs"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and proc.poll() is None:
+        if runs.is_dir() and any(is_complete(p) for p in runs.iterdir()):
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    finished = {p.name: (p / "manifest.json").stat().st_mtime_ns
+                for p in runs.iterdir() if is_complete(p)}
+    assert 1 <= len(finished) < 4
+
+    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert f"({4 - len(finished)} ran, {len(finished)} already complete)" in result.stdout
+    for name, mtime in finished.items():  # the finished runs were not written again
+        assert (runs / name / "manifest.json").stat().st_mtime_ns == mtime
+    assert not [p for p in runs.iterdir() if p.name.startswith(".tmp-")]
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(out / "aggregate.parquet"),
+        pd.read_parquet(local_sweep / "aggregate.parquet"),
+    )
+
+
+@pytest.mark.xfail(reason="wansim.sim orders simultaneous events by set iteration "
+                          "(DataPlane._by_pop), so results depend on PYTHONHASHSEED",
+                   strict=False)
+def test_simulate_does_not_depend_on_the_hash_seed(tmp_path: Path) -> None:
+    # 8 sites on one core: DPD timeouts re-establish several tunnels at the same instant
+    experiment = tmp_path / "contended.toml"
+    experiment.write_text(
+        TINY.replace("count = 4", "count = 8").replace('rekey_time = "4m"', 'rekey_time = "5m"')
+        .replace('at = "4m"\nduration = "2m"', 'at = "6m"\nduration = "3m"')
+        .replace('duration = "10m"', 'duration = "15m"').replace("seed = 3", "seed = 1")
+    )
+    tables = []
+    for hash_seed in ("1", "2"):
+        out = tmp_path / f"h{hash_seed}"
+        subprocess.run(
+            [*CLI, "run", str(experiment), "--out", str(out), "--set", "pop.cores=1"],
+            cwd=REPO, env={**os.environ, "PYTHONHASHSEED": hash_seed}, check=True,
+            capture_output=True, timeout=120,
+        )
+        tables.append(wansim.load(out).handshakes)
+    pd.testing.assert_frame_equal(*tables)

@@ -9,6 +9,7 @@ field's path, not in the middle of a handshake.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from typing import Literal
 
@@ -109,6 +110,19 @@ class IkeConfig(BaseModel):
         for text in value:
             ipaddress.ip_network(text, strict=False)
         return value
+
+    @functools.cached_property
+    def ike_specs(self) -> tuple:
+        """The parsed IKE proposals (`wansim.ike.proposals.ProposalSpec`), parsed once."""
+        from wansim.ike.proposals import parse_proposals
+
+        return parse_proposals(self.ike_proposals, "ike")
+
+    @functools.cached_property
+    def esp_specs(self) -> tuple:
+        from wansim.ike.proposals import parse_proposals
+
+        return parse_proposals(self.esp_proposals, "esp")
 
     @property
     def retransmit_schedule(self) -> RetransmitSchedule:

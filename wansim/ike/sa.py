@@ -36,6 +36,7 @@ misusing the API gets `IkeStateError`. Nothing else escapes `receive_datagram`.
 from __future__ import annotations
 
 import enum
+import functools
 import hashlib
 import hmac
 import ipaddress
@@ -122,7 +123,6 @@ from wansim.ike.proposals import (
     ProposalSpec,
     accept_chosen,
     ke_token,
-    parse_proposals,
     select_proposal,
 )
 from wansim.ike.timers import RetransmitSchedule
@@ -300,8 +300,14 @@ def _hash(data: bytes) -> bytes:
 
 def _nat_hash(spi_i: bytes, spi_r: bytes, addr: Addr) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
-    ip = ipaddress.ip_address(addr[0]).packed
+    ip = _packed(addr[0])
     return hashlib.sha1(spi_i + spi_r + ip + addr[1].to_bytes(2, "big")).digest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _packed(ip: str) -> bytes:
+    """Address bytes of an IP string (memoised: a pure function of its argument)."""
+    return ipaddress.ip_address(ip).packed
 
 
 def _identity(text: str) -> tuple[int, bytes]:
@@ -402,8 +408,8 @@ class IkeSa:
         self._trace = trace
         self._credentials = credentials  # (private key, DER certificate) for signature auth
         self._schedule: RetransmitSchedule = config.retransmit_schedule
-        self._ike_specs = parse_proposals(config.ike_proposals, ProtocolId.IKE)
-        self._esp_specs = parse_proposals(config.esp_proposals, ProtocolId.ESP)
+        self._ike_specs = config.ike_specs
+        self._esp_specs = config.esp_specs
         for token in _all_ke_tokens((*self._ike_specs, *self._esp_specs)):
             self._kex_factory(token)  # BackendUnavailable now, not mid-handshake
         self.state = State.IDLE
@@ -561,7 +567,7 @@ class IkeSa:
                 )
                 return
             req.transmissions += 1
-            self._emit(gen, req.exchange, req.mid, False, req.datagrams, now, "", True)
+            self._emit(gen, req.exchange, req.mid, False, req.datagrams, now, again=True)
             self._events.append(
                 RequestRetransmitted(
                     name_of(ExchangeType, req.exchange), req.mid, req.transmissions, now
@@ -708,7 +714,8 @@ class IkeSa:
         if gen.cache is not None and mid == gen.cache.mid:
             if _hash(ike) == gen.cache.fingerprint:
                 # RFC 7296 §2.1 / RFC 7383 §2.6.1: answer a retransmission from the cache.
-                self._emit(gen, header.exchange_type, mid, True, gen.cache.datagrams, now, "", True)
+                datagrams = gen.cache.datagrams
+                self._emit(gen, header.exchange_type, mid, True, datagrams, now, again=True)
             else:
                 trigger = "retransmitted_fragment" if fragment is not None else "stale_request"
                 self._drop(now, trigger, len(ike), header_spis=gen.spis)
@@ -850,7 +857,7 @@ class IkeSa:
         if self._fragmenting:
             limit = protection.max_message_bytes(
                 self.config.fragment_size,
-                ip_version=ipaddress.ip_address(self.remote_addr[0]).version,
+                ip_version=6 if len(_packed(self.remote_addr[0])) == 16 else 4,
                 nat_t=self._floated,
             )
             messages = protection.protect_fragments(
@@ -892,7 +899,7 @@ class IkeSa:
         datagrams, ap = self._build(gen, exchange, mid, False, payloads)
         req = _Request(exchange, mid, datagrams, on_response, now, ops or [], ap)
         gen.outstanding = req
-        self._emit(gen, exchange, mid, False, datagrams, now, _describe(payloads, exchange))
+        self._emit(gen, exchange, mid, False, datagrams, now, payloads)
         return req
 
     def _respond(
@@ -925,7 +932,7 @@ class IkeSa:
             True,
             datagrams,
             now,
-            _describe(payloads, header.exchange_type),
+            payloads,
         )
         self._events.append(
             ExchangeCompleted(
@@ -945,7 +952,8 @@ class IkeSa:
         )
         return datagrams, ap
 
-    def _emit(self, gen, exchange, mid, response, datagrams, now, payloads, again=False) -> None:
+    def _emit(self, gen, exchange, mid, response, datagrams, now, payloads=(), again=False):
+        """Queue the datagrams of one message; `payloads` only feed the trace."""
         port_4500 = self._floated and exchange != ExchangeType.IKE_SA_INIT
         dest = self.remote_addr
         if port_4500 and self.initiator and dest[1] != NAT_T_PORT and not response:
@@ -965,7 +973,7 @@ class IkeSa:
                     gen.spis,
                     tuple(len(d) for d in datagrams),
                     port_4500,
-                    payloads,
+                    _describe(payloads, exchange),
                     again,
                 )
             )
@@ -1681,10 +1689,13 @@ class IkeSa:
         return KeyExchange(kex.method_id, run.pending.share)
 
     def _on_create_child_sa_request(self, gen, message, inner, now) -> None:
-        if self._rekey is not None or self._peer_rekey is not None:
+        if self._rekey is not None:
             # Simultaneous rekeys: refuse; both sides retry later (RFC 7296 §2.25).
             self._respond(gen, message, [Notify(NotifyType.TEMPORARY_FAILURE)], now)
             return
+        # With one request in flight per direction, a new CREATE_CHILD_SA means the peer
+        # abandoned any run of IKE_FOLLOWUP_KE exchanges it had started with us.
+        self._peer_rekey = None
         rekey_sa = _find_notify(inner, NotifyType.REKEY_SA)
         sa = _find(inner, SecurityAssociation)
         nonce = _find(inner, Nonce)

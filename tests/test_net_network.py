@@ -286,3 +286,13 @@ def test_site_to_site_datagrams_cross_the_backbone_and_blackhole_with_a_pop():
     b.send(b"lost", (world.site_ip(0), 500))
     env.run()
     assert [d.reason for d in net.drops] == ["blackholed"]
+
+
+def test_addresses_locate_their_endpoints():
+    world = lab_world()
+    assert world.locate(world.site_ip(3)) == ("site", 3)
+    assert world.locate(world.pop_ip(4)) == ("pop", 4)
+    assert world.locate(world.anycast_addresses[1]) == ("anycast", world.anycast_addresses[1])
+    for unknown in (world.site_ip(4), world.pop_ip(5), "192.0.2.1"):
+        with pytest.raises(KeyError):
+            world.locate(unknown)

@@ -61,3 +61,16 @@ def test_destination_lands_at_the_requested_distance(lat, lon, bearing, km):
     assert -90 <= lat2 <= 90 and -180 <= lon2 < 180
     # destination() is spherical; the ellipsoid differs by well under 0.6 %.
     assert abs(float(great_circle_km(lat, lon, lat2, lon2)) - km) <= 0.006 * km + 1e-6
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.floats(-90, 90), st.floats(-180, 180), st.floats(-90, 90), st.floats(-180, 180))
+def test_distance_is_symmetric_and_close_to_the_sphere(lat1, lon1, lat2, lon2):
+    d = float(great_circle_km(lat1, lon1, lat2, lon2))
+    assert d == pytest.approx(float(great_circle_km(lat2, lon2, lat1, lon1)), abs=1e-6)
+    # the ellipsoid and the mean-radius sphere never differ by more than ~0.6 %
+    p1, p2 = np.radians([lat1, lon1]), np.radians([lat2, lon2])
+    h = np.sin((p2[0] - p1[0]) / 2) ** 2 + np.cos(p1[0]) * np.cos(p2[0]) * np.sin(
+        (p2[1] - p1[1]) / 2) ** 2
+    sphere = 2 * 6371.0088 * np.arcsin(np.sqrt(min(h, 1.0)))
+    assert 0 <= d <= 20_004 and abs(d - sphere) <= 0.006 * sphere + 1.0

@@ -11,6 +11,7 @@ strongSwan's headers, see shared/docs/pq-ikev2-digest.md §1.1).
 from __future__ import annotations
 
 from enum import IntEnum, IntFlag
+from functools import cache
 
 IKE_VERSION = 0x20  # major 2, minor 0 (RFC 7296 §3.1)
 IKE_HEADER_BYTES = 28
@@ -360,9 +361,19 @@ class HashAlgorithm(IntEnum):
     IDENTITY = 5
 
 
+@cache
+def _members(enum: type[IntEnum]) -> dict[int, IntEnum]:
+    # Plain dict lookups: the codec does this for every field it reads, and
+    # enum(value) raising ValueError for unassigned values is slow.
+    return {member.value: member for member in enum}
+
+
+def coerce(enum: type[IntEnum], value: int) -> int:
+    """`value` as a member of `enum` when assigned there, else the plain int."""
+    return _members(enum).get(value, value)
+
+
 def name_of(enum: type[IntEnum], value: int) -> str:
     """The registry name of `value`, or the bare number for an unassigned one."""
-    try:
-        return enum(value).name
-    except ValueError:
-        return str(value)
+    member = _members(enum).get(value)
+    return str(value) if member is None else member.name

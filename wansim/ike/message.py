@@ -25,6 +25,7 @@ from wansim.ike.constants import (
     KeMethod,
     NotifyType,
     PayloadType,
+    coerce,
     name_of,
 )
 from wansim.ike.errors import InvalidMajorVersion, ParseError, UnsupportedCriticalPayload
@@ -36,7 +37,6 @@ from wansim.ike.payloads import (
     Notify,
     Payload,
     UnknownPayload,
-    coerce,
 )
 
 _HEADER = struct.Struct("!8s8sBBBBII")
@@ -138,17 +138,19 @@ def _walk_chain(
     payload_type = first_type
     end = len(data)
     while payload_type != PayloadType.NONE:
-        where = (
-            f"payload #{len(payloads) + 1} ({name_of(PayloadType, payload_type)}) at byte {offset}"
-        )
+        start = offset
         if end - offset < PAYLOAD_HEADER_BYTES:
-            raise ParseError(f"{where}: announced but only {end - offset} bytes remain")
+            raise _chain_error(
+                payloads, payload_type, start, f"announced, {end - offset} bytes left"
+            )
         next_type, flags, length = struct.unpack_from("!BBH", data, offset)
         if length < PAYLOAD_HEADER_BYTES:
-            raise ParseError(f"{where}: length {length} is below the 4-byte generic header")
+            raise _chain_error(
+                payloads, payload_type, start, f"length {length} is below the 4-byte header"
+            )
         if offset + length > end:
-            raise ParseError(
-                f"{where}: length {length} does not fit the {end - offset} remaining bytes"
+            raise _chain_error(
+                payloads, payload_type, start, f"length {length} does not fit in {end - offset}"
             )
         body = data[offset + PAYLOAD_HEADER_BYTES : offset + length]
         offset += length
@@ -159,24 +161,30 @@ def _walk_chain(
             payloads.append(UnknownPayload(payload_type, body))
             payload_type = next_type
             continue
-        if cls in _ENCRYPTED:
-            if not allow_encrypted:
-                raise ParseError(f"{where}: {cls.__name__} inside an encrypted payload")
-            if offset != end:
-                raise ParseError(
-                    f"{where}: {end - offset} bytes follow it, but it must be the last payload"
-                )
+        encrypted = cls in _ENCRYPTED
+        if encrypted and not allow_encrypted:
+            raise _chain_error(payloads, payload_type, start, "inside an encrypted payload")
+        if encrypted and offset != end:
+            raise _chain_error(
+                payloads, payload_type, start, f"{end - offset} bytes follow it; it must be last"
+            )
         try:
-            payload = cls.from_body(body, next_type) if cls in _ENCRYPTED else cls.from_body(body)
+            payload = cls.from_body(body, next_type) if encrypted else cls.from_body(body)
         except ParseError as error:
-            raise ParseError(f"{where}: {error}") from None
+            raise _chain_error(payloads, payload_type, start, str(error)) from None
         payloads.append(payload)
-        if cls in _ENCRYPTED:
+        if encrypted:
             return payloads
         payload_type = next_type
     if offset != end:
         raise ParseError(f"{end - offset} trailing bytes after the last payload")
     return payloads
+
+
+def _chain_error(parsed: list[Payload], payload_type: int, offset: int, what: str) -> ParseError:
+    """'payload #3 (NONCE) at byte 76: ...', built only when something is wrong."""
+    name = name_of(PayloadType, payload_type)
+    return ParseError(f"payload #{len(parsed) + 1} ({name}) at byte {offset}: {what}")
 
 
 def parse_payload_chain(first_type: int, data: bytes) -> tuple[Payload, ...]:

@@ -17,6 +17,7 @@ import ipaddress
 import struct
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 from typing import ClassVar, Self
 
 from wansim.ike.constants import (
@@ -35,6 +36,7 @@ from wansim.ike.constants import (
     TransformAttribute,
     TransformType,
     TsType,
+    coerce,
 )
 from wansim.ike.errors import ParseError
 
@@ -44,14 +46,6 @@ _LAST = 0  # "last substructure" value of proposals and transforms (RFC 7296 §3
 _MORE_PROPOSALS = 2
 _MORE_TRANSFORMS = 3
 _ATTRIBUTE_TV = 0x8000  # AF bit: Type/Value format (RFC 7296 §3.3.5)
-
-
-def coerce(enum: type[IntEnum], value: int) -> int:
-    """`value` as a member of `enum` when assigned there, else the plain int."""
-    try:
-        return enum(value)
-    except ValueError:
-        return value
 
 
 def _need(body: bytes, size: int, what: str) -> None:
@@ -545,8 +539,8 @@ class TrafficSelector:
     @classmethod
     def from_network(cls, network: str, ip_protocol: int = 0) -> TrafficSelector:
         """The whole range of a CIDR like '198.51.100.0/24', any port."""
-        net = ipaddress.ip_network(network, strict=False)
-        return cls(net.network_address, net.broadcast_address, ip_protocol)
+        start, end = _network_range(network)
+        return cls(start, end, ip_protocol)
 
     @property
     def ts_type(self) -> TsType:
@@ -577,6 +571,12 @@ class TrafficSelector:
             else (f" ports {self.start_port}-{self.end_port}")
         )
         return f"{self.start_address}-{self.end_address}{proto}{ports}"
+
+
+@lru_cache(maxsize=1024)  # memo: parsing CIDR strings is slow and every SA repeats a few
+def _network_range(network: str) -> tuple[IpAddress, IpAddress]:
+    net = ipaddress.ip_network(network, strict=False)
+    return net.network_address, net.broadcast_address
 
 
 def _parse_selector(data: bytes, offset: int) -> tuple[TrafficSelector, int]:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 
 from wansim.ike.constants import (
     ADDKE_TYPES,
@@ -192,7 +193,11 @@ def _token_of(transform: Transform) -> str:
 def parse_proposal(text: str, protocol: ProtocolId | str = ProtocolId.IKE) -> ProposalSpec:
     """Parse one strongSwan-style proposal such as `aes256gcm16-prfsha384-ecp384-ke1_mlkem768`
     (IKE) or `aes256gcm16-x25519-ke1_mlkem768` / `aes256-sha256-esn` (ESP)."""
-    protocol = _protocol(protocol)
+    return _parse_proposal(text, _protocol(protocol))
+
+
+@lru_cache(maxsize=512)  # a memo of a pure function: every SA of a run parses the same few
+def _parse_proposal(text: str, protocol: ProtocolId) -> ProposalSpec:
     where = f"{protocol.name} proposal {text!r}"
     by_type: dict[int, list[Algorithm]] = {}
 

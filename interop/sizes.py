@@ -83,13 +83,13 @@ def charon(case: tuple[str, str, int], role: str) -> CharonConfig:
     )  # fmt: skip
 
 
-def wansim(case: tuple[str, str, int], role: str) -> IkeConfig:
+def wansim(case: tuple[str, str, int], role: str, profile: str = "strongswan") -> IkeConfig:
     proposal, esp, fragment_size = case
     i = 0 if role == "initiator" else 1
     return IkeConfig(
         ike_proposals=(proposal,), esp_proposals=(esp,), psk=PSK, local_id=IDS[i],
         remote_id=IDS[1 - i], local_ts=(TS[i],), remote_ts=(TS[1 - i],),
-        fragment_size=fragment_size,
+        fragment_size=fragment_size, profile=profile,
     )  # fmt: skip
 
 
@@ -124,12 +124,12 @@ def strongswan_run(case) -> list[Sent]:
             for m in sent]  # fmt: skip
 
 
-def wansim_runs(case) -> list[Sent]:
+def wansim_runs(case, profile: str) -> list[Sent]:
     """wansim's requests (as initiator) and responses (as responder)."""
     with Charon(charon(case, "responder")):
         result = asyncio.run(
             initiate(
-                wansim(case, "initiator"), ("127.0.0.1", PORTS["responder"][0]),
+                wansim(case, "initiator", profile), ("127.0.0.1", PORTS["responder"][0]),
                 local=("127.0.0.1", PORTS["initiator"][0]), always_marker=True,
                 nat_t_port=PORTS["responder"][1], rekey_child=True, rekey_ike=True,
             )
@@ -138,7 +138,9 @@ def wansim_runs(case) -> list[Sent]:
         raise RuntimeError(f"wansim initiator: {result.failure}")
     sent = [m for m in result.sent if not m.response]
     responder = ResponderThread(
-        wansim(case, "responder"), ("127.0.0.1", PORTS["responder"][0]), always_marker=True
+        wansim(case, "responder", profile),
+        ("127.0.0.1", PORTS["responder"][0]),
+        always_marker=True,
     )
     with Charon(charon(case, "initiator")) as ini:
         _drive(ini)
@@ -156,14 +158,15 @@ def _key(m: Sent, seen: Counter) -> tuple:
     return (*base, seen[base])
 
 
-def markdown(name: str, case) -> str:
-    ours = wansim_runs(case)
+def markdown(name: str, case, profile: str = "strongswan") -> str:
+    ours = wansim_runs(case, profile)
     theirs = strongswan_run(case)
     seen_ours: Counter = Counter()
     by_key = {_key(m, seen_ours): m for m in ours}
     seen: Counter = Counter()
     rows = [
-        f"#### {name} (`{case[0]}`, ESP `{case[1]}`, fragment_size {case[2]})",
+        f"#### {name} (`{case[0]}`, ESP `{case[1]}`, fragment_size {case[2]}"
+        + (f", wansim profile {profile!r})" if profile != "strongswan" else ")"),
         "",
         "| exchange | MID | from | strongSwan payloads | strongSwan bytes | wansim bytes | Δ |",
         "|---|---|---|---|---:|---:|---:|",
@@ -194,9 +197,11 @@ def markdown(name: str, case) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASES), action="append")
+    parser.add_argument("--profile", choices=("strongswan", "minimal"), default="strongswan",
+                        help="wansim's notify profile (IkeConfig.profile)")  # fmt: skip
     args = parser.parse_args()
     for name in args.case or CASES:
-        print(markdown(name, CASES[name]))
+        print(markdown(name, CASES[name], args.profile))
         print()
 
 

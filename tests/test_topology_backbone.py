@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -128,3 +130,11 @@ def test_arbitrary_backbone_bytes_load_or_raise_topology_error(tmp_path_factory,
         load_backbone(path, pops)
     except TopologyError:
         pass
+
+
+def test_bundled_small_backbone_loads():
+    topologies = Path(__file__).resolve().parents[1] / "topologies"
+    pops = load_pops(topologies / "europe5.csv")
+    backbone = load_backbone(topologies / "europe5-backbone.graphml", pops)
+    assert backbone.graph.number_of_edges() == 6
+    assert backbone.path("AMS", "MAD") in (["AMS", "LHR", "MAD"], ["AMS", "FRA", "CDG", "MAD"])

@@ -147,8 +147,11 @@ def test_same_seed_same_summary_and_tables():
         ike={"dpd_delay": "5s"},
         run={"duration": "400s"},
     )
-    first, second = wansim.simulate(config), wansim.simulate(config)
-    assert first.summary == second.summary
+    seen: list[tuple[str, float]] = []
+    first = wansim.simulate(config)
+    second = wansim.simulate(config, progress=lambda s, now, total: seen.append((s, now)))
+    assert first.summary == second.summary  # following progress changes nothing
+    assert seen[-1] == ("replicated", 400.0) and len(seen) == 200
     pd.testing.assert_frame_equal(first.handshakes, second.handshakes)
     pd.testing.assert_frame_equal(first.failovers, second.failovers)
     other = wansim.simulate(config, seed=99)

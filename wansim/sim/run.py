@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import platform
 import time
+from collections.abc import Callable
 from importlib import metadata
 from typing import Any
 
@@ -44,6 +45,9 @@ from wansim.sim.scenario import (
     world_failure_kind,
 )
 from wansim.sim.site import BranchSite, Tunnel
+
+Progress = Callable[[str, float, float], None]
+PROGRESS_STEPS = 100
 
 
 class StrategyRun:
@@ -235,8 +239,14 @@ class StrategyRun:
         self.env.timeout(max(0.0, change.converged_at - self.env.now)).callbacks.append(apply)
 
     # -- running --------------------------------------------------------------------------
-    def run(self) -> MetricsRecorder:
-        self.env.run(until=self.config.run.duration)
+    def run(self, progress: Progress | None = None) -> MetricsRecorder:
+        duration = self.config.run.duration
+        if progress is None:
+            self.env.run(until=duration)
+        else:  # advance in slices so a progress bar can follow simulated time
+            for k in range(1, PROGRESS_STEPS + 1):
+                self.env.run(until=duration * k / PROGRESS_STEPS)
+                progress(self.strategy, self.env.now, duration)
         self.failovers.finish(self.env.now)
         return self.recorder
 
@@ -267,10 +277,14 @@ def _backends(config: ExperimentConfig) -> dict[str, str]:
     return out
 
 
-def simulate(config: ExperimentConfig, *, seed: int | None = None) -> Results:
+def simulate(
+    config: ExperimentConfig, *, seed: int | None = None, progress: Progress | None = None
+) -> Results:
     """Run the experiment once per failover strategy on one world; return tidy results.
 
     ``seed`` overrides ``config.run.seed``. The same seed gives the same tables and summary.
+    ``progress(strategy, simulated_now_s, duration_s)``, if given, is called as simulated
+    time advances (for a progress bar).
     """
     seed = config.run.seed if seed is None else seed
     started = time.perf_counter()
@@ -278,7 +292,7 @@ def simulate(config: ExperimentConfig, *, seed: int | None = None) -> Results:
     plan = failure_plan(config, world, seed)
     recorders = []
     for strategy in config.failover.strategies:
-        recorders.append(StrategyRun(config, world, strategy, plan, seed).run())
+        recorders.append(StrategyRun(config, world, strategy, plan, seed).run(progress))
     warm_up = config.run.warm_up
     handshakes = pd.concat([r.handshakes() for r in recorders], ignore_index=True)
     pop_load = pd.concat([r.pop_load() for r in recorders], ignore_index=True)

@@ -154,7 +154,7 @@ def load_pops(source: str | Path | io.TextIOBase = "cloudflare") -> PopTable:
     latitudes/longitudes that are not numbers or out of range.
     """
     if isinstance(source, str) and source in BUILTIN_POPS:
-        resource = resources.files("wansim.data") / BUILTIN_POPS[source]
+        resource = resources.files("wansim") / "data" / BUILTIN_POPS[source]
         with resources.as_file(resource) as path:
             rows = read_csv(path, POP_COLUMNS, unique="code")
     else:

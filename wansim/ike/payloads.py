@@ -48,9 +48,10 @@ _MORE_TRANSFORMS = 3
 _ATTRIBUTE_TV = 0x8000  # AF bit: Type/Value format (RFC 7296 §3.3.5)
 
 
-def _need(body: bytes, size: int, what: str) -> None:
-    if len(body) < size:
-        raise ParseError(f"{what}: {len(body)} bytes, need at least {size}")
+def _need(body: bytes, size: int, what: str, offset: int = 0) -> None:
+    """ParseError unless `body[offset:]` holds at least `size` bytes."""
+    if len(body) - offset < size:
+        raise ParseError(f"{what}: {len(body) - offset} bytes, need at least {size}")
 
 
 def _u8(value: int, what: str) -> int:
@@ -148,7 +149,7 @@ def _parse_attributes(data: bytes) -> tuple[Attribute, ...]:
     attributes = []
     offset = 0
     while offset < len(data):
-        _need(data[offset:], 4, "transform attribute")
+        _need(data, 4, "transform attribute", offset)
         type_field, value = struct.unpack_from("!HH", data, offset)
         offset += 4
         attr_type = coerce(TransformAttribute, type_field & 0x7FFF)
@@ -207,7 +208,7 @@ class Transform:
 
 def _parse_transform(data: bytes, offset: int) -> tuple[Transform, int, bool]:
     """(transform, next offset, is last) for the transform at `data[offset:]`."""
-    _need(data[offset:], 8, "transform")
+    _need(data, 8, "transform", offset)
     last_more, _, length, t_type, _, t_id = struct.unpack_from("!BBHBBH", data, offset)
     if last_more not in (_LAST, _MORE_TRANSFORMS):
         raise ParseError(f"transform: last/more field {last_more} is neither 0 nor 3")
@@ -257,7 +258,7 @@ class Proposal:
 
 
 def _parse_proposal(data: bytes, offset: int) -> tuple[Proposal, int, bool]:
-    _need(data[offset:], 8, "proposal")
+    _need(data, 8, "proposal", offset)
     last_more, _, length, number, protocol, spi_size, count = struct.unpack_from(
         "!BBHBBBB", data, offset
     )
@@ -580,7 +581,7 @@ def _network_range(network: str) -> tuple[IpAddress, IpAddress]:
 
 
 def _parse_selector(data: bytes, offset: int) -> tuple[TrafficSelector, int]:
-    _need(data[offset:], 8, "traffic selector")
+    _need(data, 8, "traffic selector", offset)
     ts_type, ip_protocol, length, start_port, end_port = struct.unpack_from("!BBHHH", data, offset)
     layout = _TS_LAYOUT.get(ts_type)
     if layout is None:

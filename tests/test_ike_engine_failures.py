@@ -422,3 +422,22 @@ def test_unknown_critical_payload_is_refused_and_a_non_critical_one_skipped():
         assert wire[-1].payloads == answer
     (refused,) = h.of_type("r", NegotiationFailed)
     assert refused.notify == "UNSUPPORTED_CRITICAL_PAYLOAD" and r.established
+
+
+def test_invalid_ke_payload_in_a_child_rekey_is_retried_with_the_wanted_group():
+    ci, _ = configs("aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519-ecp256")
+    _, cr = configs("aes256gcm16-prfsha256-x25519", "aes256gcm16-ecp256")
+    h, wire, i, r = pair(ci, cr)
+    i.initiate(0.0)
+    h.run()
+    i.rekey_child(h.now)
+    h.run()
+    (redirect,) = h.of_type("i", KeyExchangeRedirected)
+    assert (redirect.exchange, redirect.offered, redirect.wanted) == (
+        "CREATE_CHILD_SA", "x25519", "ecp256")  # fmt: skip
+    (rekeyed,) = h.of_type("i", ChildSaRekeyed)
+    assert rekeyed.ke_methods == ("ecp256",)
+    assert_same_keys(i, r)
+    assert [w.payloads for w in wire if w.exchange == "CREATE_CHILD_SA" and w.response][0] == (
+        "SK{N(INVALID_KE_PAYLOAD)}"
+    )

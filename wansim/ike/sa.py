@@ -1629,7 +1629,7 @@ class IkeSa:
 
     # --- CREATE_CHILD_SA and IKE_FOLLOWUP_KE (RFC 7296 §1.3, RFC 9370 §2.2.3-2.2.4) --
 
-    def _start_child_rekey(self, child: ChildSa, now: float) -> None:
+    def _start_child_rekey(self, child: ChildSa, now: float, ke: str | None = None) -> None:
         esp = self._esp_specs
         run = _Rekey(
             "child",
@@ -1648,7 +1648,7 @@ class IkeSa:
         ]
         ke_tokens = _ke_tokens(esp)
         if ke_tokens:  # PFS (RFC 7296 §1.3.1): KEi for the first proposal's method
-            payloads.append(self._rekey_ke(run, ke_tokens[0], ops))
+            payloads.append(self._rekey_ke(run, ke or ke_tokens[0], ops))
         payloads += [
             TrafficSelectorsInitiator(_selectors(child.local_ts)),
             TrafficSelectorsResponder(_selectors(child.remote_ts)),
@@ -1663,13 +1663,13 @@ class IkeSa:
             ops,
         )
 
-    def _start_ike_rekey(self, now: float) -> None:
+    def _start_ike_rekey(self, now: float, ke: str | None = None) -> None:
         run = _Rekey("ike", True, self._new_ike_spi(), self._random(self.config.nonce_bytes))
         ops: list[CryptoOp] = []
         payloads: list[Payload] = [
             _sa(self._offer(), spi=run.new_spi),
             Nonce(run.nonce),
-            self._rekey_ke(run, _methods_of(self._gen.proposal)[0], ops),
+            self._rekey_ke(run, ke or _methods_of(self._gen.proposal)[0], ops),
         ]
         self._rekey = run
         self._request(
@@ -1820,16 +1820,24 @@ class IkeSa:
         if error is not None:
             self._rekey = None
             if error.type == NotifyType.INVALID_KE_PAYLOAD and len(error.data) >= 2:
+                # RFC 7296 §1.3: retry once with the method the responder asks for,
+                # if we offered it (INVALID_KE concerns KE(0) only, RFC 9370 §2.2.3).
                 wanted = int.from_bytes(error.data[:2], "big")
-                self._events.append(
-                    KeyExchangeRedirected(
-                        gen.spis,
-                        now,
-                        "CREATE_CHILD_SA",
-                        str(wanted),
-                        run.methods[0] if run.methods else "",
-                    )
+                specs = self._offer() if run.kind == "ike" else self._esp_specs
+                token = next(
+                    (t for t in _ke_tokens(specs) if self._kex_factory(t).method_id == wanted),
+                    None,
                 )
+                offered = run.methods[0] if run.methods else ""
+                if token is not None and token != offered:
+                    self._events.append(
+                        KeyExchangeRedirected(gen.spis, now, "CREATE_CHILD_SA", token, offered)
+                    )
+                    if run.kind == "ike":
+                        self._start_ike_rekey(now, ke=token)
+                    elif run.old_child is not None and run.old_child.spi_in in self.children:
+                        self._start_child_rekey(run.old_child, now, ke=token)
+                    return
             self._events.append(
                 NegotiationFailed(
                     gen.spis,

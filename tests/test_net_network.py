@@ -251,6 +251,11 @@ def test_datagram_in_flight_to_a_failing_pop_is_lost():
     net.fail_pop(pop, "silent")
     env.run()
     assert log == [] and [d.reason for d in net.drops] == ["pop-down"]
+    # and a dead POP sends nothing
+    dead = net.attach(world.pop_ip(world.pops.index(pop)), lambda *a: None)
+    dead.send(b"ghost", (world.site_ip(0), 500))
+    env.run()
+    assert log == [] and [d.reason for d in net.drops] == ["pop-down", "pop-down"]
 
 
 def test_unattached_and_unknown_destinations_are_recorded_drops():

@@ -141,6 +141,9 @@ class Network:
             self._drop(now, src, dst, size, 1, "no-route")
             return
         src_kind, src_index = origin.location
+        if src_kind == "pop" and not self.routing.healthy[src_index]:
+            self._drop(now, src, dst, size, 1, "pop-down")  # a dead POP sends nothing
+            return
         handler_key: tuple[str, int | None] = (dst[0], None)
         if dst_kind == "anycast":
             if src_kind != "site":
@@ -178,7 +181,7 @@ class Network:
         pop_code = self.world.pops.codes[pop_index] if pop_index is not None else None
         timeout = self.env.timeout(arrive_at - now)
         timeout.callbacks.append(
-            lambda _e: self._deliver(data, src, dst, handler_key, now, k, pop_index, pop_code)
+            lambda _e: self._deliver(data, src, dst, handler_key, now, k, pop_code)
         )
 
     def _lost(self, fragments: int, loss: float) -> bool:
@@ -218,7 +221,7 @@ class Network:
             path = self._paths[key] = build()
         return path
 
-    def _deliver(self, data, src, dst, handler_key, sent_at, k, pop_index, pop_code) -> None:
+    def _deliver(self, data, src, dst, handler_key, sent_at, k, pop_code) -> None:
         now = self.env.now
         target_pop = handler_key[1]
         if target_pop is None:

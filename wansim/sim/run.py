@@ -22,7 +22,7 @@ import simpy
 
 from wansim.experiment.config import ExperimentConfig
 from wansim.ike.gateway import Gateway
-from wansim.net import NO_POP, DatagramDelivered, Network, RouteChange, World
+from wansim.net import NO_POP, Network, RouteChange, World
 from wansim.sim.cpu import CpuPool
 from wansim.sim.dataplane import DataPlane, TunnelKey
 from wansim.sim.driver import Addr
@@ -77,13 +77,12 @@ class StrategyRun:
             world,
             rng=stream(seed, STREAM_NETWORK),
             routing=world.new_routing(stream(seed, STREAM_ROUTING)),
-            trace=self._trace,
         )
         self.addresses = world.anycast_addresses[: 2 if strategy == "dual-tunnel" else 1]
         self.registry = (
             SaRegistry(config.failover.replication_delay) if strategy == "replicated" else None
         )
-        self._delivering_pop: str | None = None
+        self._replied_from: dict[str, str] = {}
         self._failing_pop: str | None = None
         self._site_up: dict[str, bool] = {}
         self._cpu_wait: dict[str, float] = {}
@@ -154,18 +153,16 @@ class StrategyRun:
     def _pop_send(self, pop: str, address: str, data: bytes, dest: Addr, wait_s: float) -> None:
         if wait_s > 0:  # handed to the site with the reply, for its handshake's cpu_wait_s
             self._cpu_wait[dest[0]] = self._cpu_wait.get(dest[0], 0.0) + wait_s
+        self._replied_from[dest[0]] = pop
         self._pop_ends[(pop, address)].send(data, dest)
 
     def take_cpu_wait(self, site: BranchSite) -> float:
         """POP CPU queueing behind the replies that reached this site so far."""
         return self._cpu_wait.pop(site.ip, 0.0)
 
-    def _trace(self, record: object) -> None:
-        if isinstance(record, DatagramDelivered):
-            self._delivering_pop = record.pop
-
-    def answering_pop(self) -> str | None:
-        return self._delivering_pop
+    def answering_pop(self, site: BranchSite) -> str | None:
+        """The POP that last sent this site a datagram (the one answering its requests)."""
+        return self._replied_from.get(site.ip)
 
     def replicated_at(self, pop_spi: bytes) -> float | None:
         return self.registry.replicated_at(pop_spi) if self.registry is not None else None

@@ -78,7 +78,7 @@ class SiteContext(Protocol):
 
     def send(self, site: BranchSite, data: bytes, dest: Addr) -> None: ...
 
-    def answering_pop(self) -> str | None: ...
+    def answering_pop(self, site: BranchSite) -> str | None: ...
 
     def replicated_at(self, pop_spi: bytes) -> float | None: ...
 
@@ -185,7 +185,7 @@ class BranchSite:
         """A datagram from the anycast address ``addr[0]`` arrived."""
         for tunnel in self.tunnels:
             if tunnel.address == addr[0] and tunnel.driver is not None:
-                pop = self.ctx.answering_pop()
+                pop = self.ctx.answering_pop(self)
                 if pop is not None:
                     tunnel.pop = pop
                 wait_s = self.ctx.take_cpu_wait(self)

@@ -14,6 +14,8 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/wansim doctor
+	$(BIN)/wansim run experiments/quickstart.toml --out results/quickstart
+	$(BIN)/wansim report results/quickstart
 
 lint: $(STAMP)
 	$(BIN)/ruff check wansim tests benchmarks

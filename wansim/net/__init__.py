@@ -10,7 +10,7 @@ See `world.py` (static geography and path delays), `anycast.py` (catchments),
 
 from __future__ import annotations
 
-from wansim.net.anycast import NO_POP, AnycastParams, Catchment
+from wansim.net.anycast import NO_POP, AnycastParams, Catchment, compute_catchments
 from wansim.net.network import DatagramDelivered, DatagramDropped, Endpoint, Network
 from wansim.net.paths import Path, PathParams, ip_fragment_count, wire_bytes
 from wansim.net.routing import (
@@ -42,6 +42,7 @@ __all__ = [
     "RoutingParams",
     "World",
     "build_world",
+    "compute_catchments",
     "ip_fragment_count",
     "route_changes_frame",
     "wire_bytes",

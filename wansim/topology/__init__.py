@@ -11,6 +11,14 @@ Malformed files raise `TopologyError` naming file, line, row and field.
 from __future__ import annotations
 
 from wansim.topology.access import ACCESS_PROFILES, DEFAULT_ACCESS, AccessProfile
+from wansim.topology.backbone import (
+    BACKBONE_STRETCH,
+    FIBRE_KM_PER_MS,
+    Backbone,
+    build_backbone,
+    fibre_delay_s,
+    load_backbone,
+)
 from wansim.topology.errors import TopologyError
 from wansim.topology.geo import great_circle_km, unit_vectors
 from wansim.topology.pops import BUILTIN_POPS, PopTable, load_pops
@@ -18,14 +26,20 @@ from wansim.topology.sites import SiteTable, generate_sites, load_sites
 
 __all__ = [
     "ACCESS_PROFILES",
+    "BACKBONE_STRETCH",
     "BUILTIN_POPS",
     "DEFAULT_ACCESS",
+    "FIBRE_KM_PER_MS",
     "AccessProfile",
+    "Backbone",
     "PopTable",
     "SiteTable",
     "TopologyError",
+    "build_backbone",
+    "fibre_delay_s",
     "generate_sites",
     "great_circle_km",
+    "load_backbone",
     "load_pops",
     "load_sites",
     "unit_vectors",

@@ -293,6 +293,11 @@ def test_unknown_transform_type_or_attribute_rejects_the_proposal():
     odd = Transform(TransformType.ENCR, 20, (Attribute(14, 256), Attribute(99, 1)))
     odd_attr = Proposal(1, ProtocolId.IKE, b"", (odd, *proposal.transforms[1:]))
     assert select_proposal([odd_attr], parse_proposals(CLASSICAL)) is None
+    # RFC 7296 §3.3.6: only that transform is unacceptable, others of its type still count.
+    both = Proposal(1, ProtocolId.IKE, b"", (odd, *proposal.transforms))
+    assert select_proposal([both], parse_proposals(CLASSICAL)).encr_key_bits == 256
+    with pytest.raises(InvalidChosenProposal, match="attribute"):
+        accept_chosen(both, parse_proposals(CLASSICAL))
     esp = offer("aes256gcm16", "esp", spi=b"abcd")
     assert select_proposal(esp, parse_proposals(CLASSICAL)) is None  # protocol mismatch
 

@@ -395,15 +395,13 @@ class ChosenProposal:
         return f"{self.protocol.name}:" + "/".join(parts)
 
 
-def _algorithms(
-    proposal: Proposal | ProposalSpec, skip_ke: bool
-) -> dict[int, list[Algorithm]] | None:
-    """Type -> algorithms in order; None if a transform carries an attribute we do not
-    understand (RFC 7296 §3.3.6: such a transform, hence proposal, is unacceptable)."""
+def _algorithms(proposal: Proposal | ProposalSpec, skip_ke: bool) -> dict[int, list[Algorithm]]:
+    """Type -> algorithms in order. A transform with an attribute we do not understand is
+    left out; the other transforms of its type still count (RFC 7296 §3.3.6)."""
     by_type: dict[int, list[Algorithm]] = {}
     for transform in proposal.transforms:
         if any(a.type != TransformAttribute.KEY_LENGTH for a in transform.attributes):
-            return None
+            continue
         if skip_ke and transform.type in _KE_TYPES:
             continue
         by_type.setdefault(int(transform.type), []).append(
@@ -528,7 +526,7 @@ def select_proposal(
         else [(o, c) for c in ours for o in theirs]
     )
     for (proposal, their_algs), (spec, our_algs) in pairs:
-        if their_algs is None or proposal.protocol != spec.protocol:
+        if proposal.protocol != spec.protocol:
             continue
         preferred, other = (their_algs, our_algs) if prefer_offered else (our_algs, their_algs)
         picks = _match(spec.protocol, preferred, other)
@@ -562,10 +560,12 @@ def accept_chosen(
             f"chosen proposal #{chosen.number} is {name_of(ProtocolId, chosen.protocol)}, "
             f"offered {name_of(ProtocolId, match.protocol)}"
         )
+    if any(
+        a.type != TransformAttribute.KEY_LENGTH for t in chosen.transforms for a in t.attributes
+    ):
+        raise InvalidChosenProposal("chosen transform carries an attribute we never send")
     answer = _algorithms(chosen, skip_ke)
     ours = _algorithms(match, skip_ke)
-    if answer is None or ours is None:
-        raise InvalidChosenProposal("chosen transform carries an unknown attribute")
     for t_type, algorithms in answer.items():
         name = name_of(TransformType, t_type)
         if len(algorithms) != 1:

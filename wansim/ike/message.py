@@ -290,9 +290,10 @@ class Message:
         return None
 
     def describe(self, inner: Iterable[Payload] | None = None) -> str:
-        """The payload list as in RFC 7296 figures / strongSwan logs, e.g.
-        'IKE_SA_INIT request 0 [ HDR, SA, KE(CURVE25519), No, N(NAT_D_SRC) ]'.
-        `inner` lists decrypted payloads to show inside SK{...}."""
+        """Exchange, direction, message ID and the payload list, like tshark's and
+        strongSwan's summaries, e.g. 'IKE_SA_INIT request 0 [ HDR, SA, KE(CURVE25519),
+        Nonce, N(NAT_DETECTION_SOURCE_IP) ]'. `inner` lists decrypted payloads to show
+        inside SK{...}."""
         return describe_message(self, inner)
 
     def __str__(self) -> str:

@@ -9,8 +9,9 @@ Lifecycle of each tunnel, strongSwan style:
 * liveness (DPD) only when it matters: traffic is continuous, so a DPD request is due
   ``dpd_delay`` after inbound traffic stopped — the instant the data plane went down — and
   is scheduled then, never ticked; with DPD off a dead POP is found by the next rekey;
-* when the engine declares the peer dead, ``dpd_action = "restart"`` re-establishes at
-  once (a new IKE_SA_INIT to the anycast address, which lands wherever routing says).
+* when the engine declares the peer dead, ``dpd_action = "restart"`` (or ``"trap"``: with
+  continuous traffic the next packet comes at once) re-establishes immediately — a new
+  IKE_SA_INIT to the anycast address, landing wherever routing says; ``"clear"`` stays down.
 
 The site's own CPU is a delay, not a queue (a branch router has its tunnel to itself):
 when an exchange completes, the site waits the cost-table price of its crypto operations
@@ -253,7 +254,9 @@ class BranchSite:
                 self._lost(tunnel, now, "deleted", detected=event.by_peer)
         elif isinstance(event, AuthenticationFailed | NegotiationFailed):
             record = tunnel.records[0] if tunnel.records else None
-            if record is not None and (tunnel.sa is None or tunnel.sa.closed):
+            if record is None or getattr(event, "notify", None) == "TEMPORARY_FAILURE":
+                return 0.0  # nothing in flight, or the engine retries the rekey itself
+            if tunnel.sa is None or tunnel.sa.closed or record.kind.startswith("rekey"):
                 self._finish(tunnel, (record.kind,), now, "failed")
         return 0.0
 
@@ -300,7 +303,7 @@ class BranchSite:
         self.ctx.dataplane.sa_lost((self.name, tunnel.index), now)
         if detected:
             self.ctx.on_detected(self, tunnel, now)
-        if self.policy.dpd_action == "restart":
+        if self.policy.dpd_action != "clear":  # "trap" re-initiates on the next packet: now
             self.establish(tunnel, "reestablish")
 
     def on_dataplane(self, tunnel_index: int, up: bool, now: float) -> None:

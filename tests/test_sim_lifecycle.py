@@ -183,3 +183,16 @@ def test_rekeys_stay_synchronised_without_jitter_and_jitter_spreads_them():
     # re-established together (same DPD give-up) -> rekeyed together, to within the RTTs
     assert synchronised.max() - synchronised.min() < 1.0
     assert spread.max() - spread.min() > 60.0
+
+
+def test_graceful_withdrawal_is_detected_at_once():
+    config = experiment(
+        sites={"count": 24, "start_window": "20s"},
+        failures={"scheduled": [{"pop": "FRA", "at": "60s", "duration": "1h", "kind": "graceful"}]},
+        failover={"strategies": ["replicated"]},
+        run={"duration": "300s", "seed": 11},
+    )
+    rows = wansim.simulate(config).failovers
+    assert set(rows["site"]) == _fra_catchment(config)
+    assert (rows["detect_s"] == 0).all() and (rows["state_s"] == 0).all()
+    assert np.allclose(rows["total_s"], rows["converge_s"])

@@ -9,7 +9,7 @@ import pytest
 from wansim.net import AnycastParams, build_world
 from wansim.net.anycast import calibrate_sigma, compute_catchments
 from wansim.topology import great_circle_km, load_pops
-from wansim.topology.sites import generate_sites
+from wansim.topology.sites import SiteTable, generate_sites
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +108,14 @@ def test_no_sites_and_bad_addresses(pops):
         AnycastParams(addresses=("not-an-ip",))
     with pytest.raises(ValueError):
         AnycastParams(addresses=())
+
+
+def test_a_sites_route_does_not_depend_on_later_sites(pops):
+    many = generate_sites(pops, 3000, np.random.default_rng(9))
+    few = SiteTable(names=many.names[:1000], lat=many.lat[:1000], lon=many.lon[:1000],
+                    access=many.access[:1000], profiles=many.profiles)
+    fixed = AnycastParams(perturbation_s=0.002)
+    a = build_world(pops, many, seed=1, anycast=fixed)
+    b = build_world(pops, few, seed=1, anycast=fixed)
+    for address in a.anycast_addresses:
+        assert np.array_equal(a.catchment(address)[:1000], b.catchment(address))

@@ -123,8 +123,9 @@ def compute_catchments(
 ) -> dict[str, Catchment]:
     """One Catchment per anycast address, each with its own route inflations."""
     nearest_by_set: dict[bytes, tuple] = {}  # addresses announced alike share geometry
+    streams = rng.spawn(len(params.addresses))  # so an address's draws ignore the site count
     out = {}
-    for address in params.addresses:
+    for address, stream in zip(params.addresses, streams, strict=True):
         announced = np.zeros(len(pops), dtype=bool)
         codes = params.announced_by.get(address)
         announced[pops.indices(codes) if codes is not None else slice(None)] = True
@@ -136,7 +137,7 @@ def compute_catchments(
                 sites, pops, announced, params.candidates, internet_stretch, fibre_km_per_ms
             )
         candidates, latency = nearest_by_set[key]
-        inflation = rng.standard_exponential(latency.shape)
+        inflation = stream.standard_exponential(latency.shape)
         sigma = (
             params.perturbation_s
             if params.perturbation_s is not None

@@ -286,7 +286,7 @@ class ChildConfig(Section):
     rekey_time: Duration = Field(default=3600.0, gt=0)
     """Child SA rekey interval (strongSwan 1h)."""
     life_time: Duration = Field(default=3960.0, gt=0)
-    """Hard Child SA lifetime (strongSwan: 110 % of rekey_time)."""
+    """Hard Child SA lifetime (strongSwan: 110 % of rekey_time); sets rand_time's default."""
     rand_time: Duration = 360.0
     """Rekeys happen up to this much before rekey_time, uniformly (strongSwan: life − rekey)."""
 
@@ -325,10 +325,6 @@ class IkeSection(Section):
     """Back-off base: wait n is retransmit_timeout × base^n (strongSwan 1.8)."""
     retransmit_tries: int = Field(default=5, ge=0)
     """Retransmissions before giving up (strongSwan 5, i.e. ≈165 s in total)."""
-    retransmit_jitter: float = Field(default=0.0, ge=0.0, le=20.0)
-    """Random reduction of each wait, in percent (strongSwan 0, at most 20)."""
-    keyingtries: int = Field(default=0, ge=0)
-    """Full initiation attempts before giving up; 0 = forever (a branch keeps trying)."""
     fragmentation: bool = True
     """Announce and use IKE fragmentation (RFC 7383)."""
     fragment_size: int = Field(default=1280, ge=576, le=65535)
@@ -336,9 +332,7 @@ class IkeSection(Section):
     port_4500: Literal["auto", "always"] = "auto"
     """Float to UDP 4500 only when NAT is detected ("auto") or always (as behind NAT)."""
     dpd_delay: Duration = 0.0
-    """Liveness check interval when idle; 0 disables DPD (strongSwan default)."""
-    dpd_timeout: Duration | None = None
-    """Give up on the peer after this long without answer; None = the retransmission schedule."""
+    """Liveness check this long after inbound traffic stops; 0 = off; timeout = retransmit_*."""
     dpd_action: Literal["restart", "clear", "trap"] = "restart"
     """What a site does when DPD declares the POP dead (branches restart the tunnel)."""
     backend: Literal["auto", "pyca", "liboqs"] = "auto"

@@ -38,7 +38,6 @@ IKE_DEFAULTS: dict[str, dict[str, Any]] = {
     "strongswan": {
         "rekey_time": 4 * _HOUR,
         "dpd_delay": 0.0,
-        "dpd_timeout": None,
         "fragmentation": True,
         "fragment_size": 1280,
     },
@@ -49,7 +48,6 @@ IKE_DEFAULTS: dict[str, dict[str, Any]] = {
         "retransmit_base": 2.0,
         "retransmit_tries": 4,
         "dpd_delay": 20.0,
-        "dpd_timeout": None,
         "fragmentation": True,
         "fragment_size": 1200,
     },
@@ -57,7 +55,6 @@ IKE_DEFAULTS: dict[str, dict[str, Any]] = {
         "rekey_time": 0.9 * _DAY,
         "rand_time": 0.0,
         "dpd_delay": 10.0,
-        "dpd_timeout": None,
         "fragmentation": False,
         "fragment_size": 1280,
     },

@@ -154,6 +154,9 @@ def test_same_seed_same_summary_and_tables():
     assert seen[-1] == ("replicated", 400.0) and len(seen) == 200
     pd.testing.assert_frame_equal(first.handshakes, second.handshakes)
     pd.testing.assert_frame_equal(first.failovers, second.failovers)
+    parallel = wansim.simulate(config, workers=2)  # strategies in worker processes
+    assert parallel.summary == first.summary
+    pd.testing.assert_frame_equal(parallel.handshakes, first.handshakes)
     other = wansim.simulate(config, seed=99)
     assert other.summary != first.summary
     assert first.manifest["seed"] == 3 and other.manifest["seed"] == 99

@@ -274,26 +274,50 @@ def _backends(config: ExperimentConfig) -> dict[str, str]:
     return out
 
 
+def _strategy_tables(
+    config: ExperimentConfig, strategy: str, seed: int, progress: Progress | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """One strategy, start to finish (also the body of a worker process)."""
+    world = build_world_from(config, seed)
+    plan = failure_plan(config, world, seed)
+    recorder = StrategyRun(config, world, strategy, plan, seed).run(progress)
+    return recorder.handshakes(), recorder.pop_load(), recorder.failovers()
+
+
 def simulate(
-    config: ExperimentConfig, *, seed: int | None = None, progress: Progress | None = None
+    config: ExperimentConfig,
+    *,
+    seed: int | None = None,
+    progress: Progress | None = None,
+    workers: int = 1,
 ) -> Results:
     """Run the experiment once per failover strategy on one world; return tidy results.
 
     ``seed`` overrides ``config.run.seed``. The same seed gives the same tables and summary.
     ``progress(strategy, simulated_now_s, duration_s)``, if given, is called as simulated
-    time advances (for a progress bar).
+    time advances (for a progress bar). ``workers > 1`` runs the strategies in that many
+    processes (each rebuilds the same world from the seed; results are identical).
     """
     seed = config.run.seed if seed is None else seed
     started = time.perf_counter()
     world = build_world_from(config, seed)
     plan = failure_plan(config, world, seed)
-    recorders = []
-    for strategy in config.failover.strategies:
-        recorders.append(StrategyRun(config, world, strategy, plan, seed).run(progress))
+    strategies = config.failover.strategies
+    if workers > 1 and len(strategies) > 1:
+        from concurrent.futures import ProcessPoolExecutor
+
+        with ProcessPoolExecutor(min(workers, len(strategies))) as pool:
+            futures = [pool.submit(_strategy_tables, config, s, seed) for s in strategies]
+            tables = [f.result() for f in futures]
+    else:
+        tables = []
+        for strategy in strategies:
+            recorder = StrategyRun(config, world, strategy, plan, seed).run(progress)
+            tables.append((recorder.handshakes(), recorder.pop_load(), recorder.failovers()))
     warm_up = config.run.warm_up
-    handshakes = pd.concat([r.handshakes() for r in recorders], ignore_index=True)
-    pop_load = pd.concat([r.pop_load() for r in recorders], ignore_index=True)
-    failovers = pd.concat([r.failovers() for r in recorders], ignore_index=True)
+    handshakes = pd.concat([t[0] for t in tables], ignore_index=True)
+    pop_load = pd.concat([t[1] for t in tables], ignore_index=True)
+    failovers = pd.concat([t[2] for t in tables], ignore_index=True)
     if warm_up > 0:
         handshakes = handshakes[handshakes["start_at"] >= warm_up].reset_index(drop=True)
         pop_load = pop_load[pop_load["at"] >= warm_up].reset_index(drop=True)

@@ -1,0 +1,15 @@
+"""Capacity-planning report: figures, the N+1 / core-sizing analysis, HTML and PDF output.
+
+    from wansim.report import build_report, plots
+    build_report("results/quickstart")            # -> report.html, report.pdf, capacity.csv
+    plots.latency_cdf(wansim.load("results/quickstart").handshakes)   # in a notebook
+
+Figures are plain ``matplotlib.figure.Figure`` objects (no pyplot state).
+"""
+
+from __future__ import annotations
+
+from wansim.report import capacity, plots
+from wansim.report.render import DEFAULT_TARGET_S, ReportPaths, build_report, render
+
+__all__ = ["DEFAULT_TARGET_S", "ReportPaths", "build_report", "capacity", "plots", "render"]

@@ -38,7 +38,7 @@ def test_ike_spis_reads_the_header_behind_a_non_esp_marker():
     assert ike_spis(b"short") is None
 
 
-def _run(**pop) -> wansim.sim.results.Results:
+def _run(**pop):
     config = ExperimentConfig.model_validate(
         {
             "sites": {"count": 12, "start_window": 0,
@@ -54,7 +54,9 @@ def _run(**pop) -> wansim.sim.results.Results:
 
 def test_handshake_rate_cap_drops_and_initiators_retransmit():
     free = _run().handshakes
-    capped = _run(handshake_rate_cap=2.0).handshakes
+    capped_run = _run(handshake_rate_cap=2.0)
+    capped = capped_run.handshakes
+    assert capped_run.summary["drops"]["rehandshake"]["pop"]["rate_cap"] >= 8
     assert (free["retransmissions"] == 0).all()
     assert (capped["outcome"] == "established").all()
     # a burst of 12 IKE_SA_INIT at t=0 against 2/s: most wait for strongSwan's 4 s retry

@@ -143,7 +143,6 @@ class Pop:
         registry: SaRegistry | None = None,
         shared: dict[str, Responder] | None = None,
         rate_cap: float | None = None,
-        on_event: Callable[[str, object], None] | None = None,
     ) -> None:
         self.env = env
         self.code = code
@@ -156,7 +155,6 @@ class Pop:
         self.registry = registry
         self._shared = shared
         self._bucket = TokenBucket(rate_cap) if rate_cap else None
-        self._on_event = on_event
         self.alive = True
         self._epoch = 0
         self.drops: dict[str, int] = {}
@@ -218,14 +216,11 @@ class Pop:
                 spis = ike_spis(reply)
                 if spis is not None and spis[2] == _IKE_SA_INIT and spis[1] != _ZERO_SPI:
                     registry.half_open(spis[1], self.code)
-        for event in events:
-            if registry is not None:
+            for event in events:
                 if isinstance(event, IkeSaEstablished):
                     registry.established(event.ike_spis[1], self.code, self.env.now)
                 elif isinstance(event, IkeSaRekeyed):
                     registry.established(event.new_ike_spis[1], self.code, self.env.now)
-            if self._on_event is not None:
-                self._on_event(self.code, event)
 
     # -- failures -------------------------------------------------------------------------
     def fail(self, now: float) -> None:

@@ -236,7 +236,22 @@ class StrategyRun:
         self.env.timeout(max(0.0, change.converged_at - self.env.now)).callbacks.append(apply)
 
     # -- running --------------------------------------------------------------------------
-    def run(self, progress: Progress | None = None) -> MetricsRecorder:
+    def drops(self) -> dict[str, dict[str, int]]:
+        """Datagrams dropped, by reason: at POP admission and in the network."""
+        pop: dict[str, int] = {}
+        for p in self.pops.values():
+            for why, n in p.drops.items():
+                pop[why] = pop.get(why, 0) + n
+        network: dict[str, int] = {}
+        for record in self.network.drops:
+            network[record.reason] = network.get(record.reason, 0) + 1
+        return {"pop": dict(sorted(pop.items())), "network": dict(sorted(network.items()))}
+
+    def tables(self) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
+        r = self.recorder
+        return r.handshakes(), r.pop_load(), r.failovers(), self.drops()
+
+    def run(self, progress: Progress | None = None) -> StrategyRun:
         duration = self.config.run.duration
         if progress is None:
             self.env.run(until=duration)
@@ -245,7 +260,7 @@ class StrategyRun:
                 self.env.run(until=duration * k / PROGRESS_STEPS)
                 progress(self.strategy, self.env.now, duration)
         self.failovers.finish(self.env.now)
-        return self.recorder
+        return self
 
 
 def _versions() -> dict[str, str | None]:
@@ -276,12 +291,11 @@ def _backends(config: ExperimentConfig) -> dict[str, str]:
 
 def _strategy_tables(
     config: ExperimentConfig, strategy: str, seed: int, progress: Progress | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
     """One strategy, start to finish (also the body of a worker process)."""
     world = build_world_from(config, seed)
     plan = failure_plan(config, world, seed)
-    recorder = StrategyRun(config, world, strategy, plan, seed).run(progress)
-    return recorder.handshakes(), recorder.pop_load(), recorder.failovers()
+    return StrategyRun(config, world, strategy, plan, seed).run(progress).tables()
 
 
 def simulate(
@@ -312,8 +326,7 @@ def simulate(
     else:
         tables = []
         for strategy in strategies:
-            recorder = StrategyRun(config, world, strategy, plan, seed).run(progress)
-            tables.append((recorder.handshakes(), recorder.pop_load(), recorder.failovers()))
+            tables.append(StrategyRun(config, world, strategy, plan, seed).run(progress).tables())
     warm_up = config.run.warm_up
     handshakes = pd.concat([t[0] for t in tables], ignore_index=True)
     pop_load = pd.concat([t[1] for t in tables], ignore_index=True)
@@ -324,6 +337,7 @@ def simulate(
     costs = cost_table(config)
     summary = {
         "strategies": summarise(handshakes, pop_load, failovers),
+        "drops": {s: t[3] for s, t in zip(strategies, tables, strict=True)},
         "sites": len(world.sites),
         "pops": len(world.pops),
         "duration_s": config.run.duration,

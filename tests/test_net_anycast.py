@@ -119,3 +119,14 @@ def test_a_sites_route_does_not_depend_on_later_sites(pops):
     b = build_world(pops, few, seed=1, anycast=fixed)
     for address in a.anycast_addresses:
         assert np.array_equal(a.catchment(address)[:1000], b.catchment(address))
+
+
+def test_sites_frame_summarises_catchments(pops):
+    world = build_world(pops, 400, seed=6)
+    frame = world.sites_frame()
+    assert list(frame.columns) == ["name", "lat", "lon", "access", "nearest_pop", "pop_1",
+                                   "rtt_1_ms", "pop_2", "rtt_2_ms"]
+    assert (frame["pop_1"] == [pops.codes[i] for i in world.catchment()]).all()
+    second = world.catchment(world.anycast_addresses[1])
+    assert np.allclose(frame["rtt_2_ms"], 1000 * world.rtt_s(np.arange(400), second))
+    assert ((frame["pop_1"] != frame["nearest_pop"]).mean()) == pytest.approx(0.2, abs=0.01)

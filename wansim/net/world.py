@@ -19,6 +19,7 @@ from functools import cached_property
 from pathlib import Path as FilePath
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
 from wansim.net.anycast import AnycastParams, Catchment, compute_catchments
@@ -98,6 +99,19 @@ class World:
         """Fresh routing state (all POPs healthy) drawing convergence delays from `rng`;
         `params` overrides the world's routing parameters (e.g. for a what-if run)."""
         return AnycastRouting(self.catchments, self.pops, params or self.routing_params, rng)
+
+    def sites_frame(self) -> pd.DataFrame:
+        """One row per site: name, lat, lon, access, nearest POP, and per anycast address
+        its healthy-world POP and RTT (ms) — for notebooks and catchment maps."""
+        frame = self.sites.to_frame()
+        sites = np.arange(len(self.sites))
+        codes = np.array(self.pops.codes)
+        frame["nearest_pop"] = codes[self.nearest_pop()]
+        for k, address in enumerate(self.anycast_addresses, start=1):
+            pops = self.catchment(address)
+            frame[f"pop_{k}"] = codes[pops]
+            frame[f"rtt_{k}_ms"] = 1000 * self.rtt_s(sites, pops)
+        return frame
 
     # -- paths -----------------------------------------------------------------
     def site_pop_km(self, site, pop) -> NDArray[np.float64]:

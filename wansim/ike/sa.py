@@ -238,6 +238,7 @@ class _Request:
     ap_chunk: bytes = b""  # RFC 9242 A|P of the request, IKE_INTERMEDIATE only
     response_ap: bytes = b""  # ... and of its response
     transmissions: int = 1
+    command: tuple[str, Any] | None = None  # to re-issue if its IKE SA is rekeyed away
 
 
 @dataclass
@@ -444,6 +445,7 @@ class IkeSa:
         self._child_proposal_sent = None
         # rekeys, commands, retries
         self._rekey: _Rekey | None = None  # the run we requested
+        self._superseded: set[bytes] = set()  # Child SAs rekeyed, awaiting their Delete
         self._peer_rekey: _Rekey | None = None  # the run the peer requested
         self._queue: deque[tuple[str, Any]] = deque()
         self._retry_at: float | None = None
@@ -599,15 +601,17 @@ class IkeSa:
         ):
             kind, arg = self._queue.popleft()
             if kind == "child":
-                child = self.children.get(arg) if arg else next(iter(self.children.values()), None)
-                if child is not None:
+                live = [c for c in self.children.values() if c.spi_in not in self._superseded]
+                child = self.children.get(arg) if arg else next(iter(live), None)
+                if child is not None and child.spi_in not in self._superseded:
                     self._start_child_rekey(child, now)
             elif kind == "ike":
                 self._start_ike_rekey(now)
             elif kind == "liveness":
-                self._request(
+                req = self._request(
                     self._gen, ExchangeType.INFORMATIONAL, [], now, self._on_liveness_response
                 )
+                req.command = (kind, arg)
             elif kind == "delete":
                 self._request(
                     self._gen,
@@ -617,13 +621,14 @@ class IkeSa:
                     self._on_delete_response,
                 )
             elif kind == "delete_child" and arg in self.children:
-                self._request(
+                req = self._request(
                     self._gen,
                     ExchangeType.INFORMATIONAL,
                     [Delete(ProtocolId.ESP, (arg,))],
                     now,
                     self._on_child_delete_response,
                 )
+                req.command = (kind, arg)
 
     # --- receive path --------------------------------------------------------------
 
@@ -1731,6 +1736,10 @@ class IkeSa:
                         now,
                     )
                     return
+            if old is not None and old.spi_in in self._superseded:
+                # RFC 7296 §2.25.1: this Child SA is already replaced and being deleted.
+                self._respond(gen, message, [Notify(NotifyType.TEMPORARY_FAILURE)], now)
+                return
             offer = self._esp_specs
             chosen = _select(sa.proposals, offer, protocol="esp")
             run = _Rekey(
@@ -2021,6 +2030,7 @@ class IkeSa:
             )
             self.children[child.spi_in] = child
             if run.old_child is not None:
+                self._superseded.add(run.old_child.spi_in)
                 self._events.append(
                     ChildSaRekeyed(
                         gen.spis, run.old_child.spis, child.spis, now, tuple(run.methods)
@@ -2056,9 +2066,22 @@ class IkeSa:
         self._retire(gen, now, by_peer=False)
 
     def _retire(self, gen: _Generation, now: float, *, by_peer: bool) -> None:
+        """Forget an old IKE SA; a request of ours still pending on it moves to the new
+        SA (a Child SA Delete or liveness check), or its rekey run starts over."""
         if gen in self._old_gens:
             self._old_gens.remove(gen)
+        req, gen.outstanding = gen.outstanding, None
+        if req is not None and req.command is not None:
+            self._queue.appendleft(req.command)
+        elif req is not None and self._rekey is not None and req.exchange in (
+            ExchangeType.CREATE_CHILD_SA,
+            ExchangeType.IKE_FOLLOWUP_KE,
+        ):
+            run, self._rekey = self._rekey, None
+            child = run.old_child.spi_in if run.old_child is not None else None
+            self._queue.appendleft(("child", child) if run.kind == "child" else ("ike", None))
         self._events.append(IkeSaDeleted(gen.spis, now, by_peer, "rekeyed"))
+        self._pump(now)
 
     def _schedule_retry(self, run: _Rekey, now: float) -> None:
         """Retry a rekey refused with TEMPORARY_FAILURE after a role-dependent random
@@ -2088,6 +2111,7 @@ class IkeSa:
                 child = next((c for c in self.children.values() if c.spi_out == spi), None)
                 if child is not None:
                     del self.children[child.spi_in]
+                    self._superseded.discard(child.spi_in)
                     ours.append(child.spi_in)
                     self._events.append(ChildSaDeleted(gen.spis, child.spis, now, True))
         payloads = [Delete(ProtocolId.ESP, tuple(ours))] if ours else []
@@ -2106,12 +2130,16 @@ class IkeSa:
         self._close(now, IkeSaDeleted(gen.spis, now, False, "delete"))
 
     def _on_child_delete_response(self, gen, message, inner, now) -> None:
+        """RFC 7296 §1.4.1: once answered, the Child SA is gone on both ends — also when
+        the peer had already dropped its half (an earlier answer was lost) and lists none."""
+        _, spi_in = self._responding_to.command
+        gone = {spi_in} if spi_in in self.children else set()
         for d in (p for p in inner if isinstance(p, Delete)):
-            for spi in d.spis:
-                child = next((c for c in self.children.values() if c.spi_out == spi), None)
-                if child is not None:
-                    del self.children[child.spi_in]
-                    self._events.append(ChildSaDeleted(gen.spis, child.spis, now, False))
+            gone |= {c.spi_in for c in self.children.values() if c.spi_out in d.spis}
+        for spi in sorted(gone):
+            child = self.children.pop(spi)
+            self._superseded.discard(spi)
+            self._events.append(ChildSaDeleted(gen.spis, child.spis, now, False))
 
     # --- randomness ----------------------------------------------------------------
 

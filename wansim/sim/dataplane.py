@@ -41,7 +41,9 @@ class DataPlane:
     def __init__(self, on_transition: Transition | None = None) -> None:
         self.tunnels: dict[TunnelKey, TunnelState] = {}
         self.dead_pops: set[str] = set()
-        self._by_pop: dict[str, set[TunnelKey]] = defaultdict(set)
+        # POP -> tunnels routed there, in insertion order (a dict, not a set: simultaneous
+        # transitions must come out in the same order whatever PYTHONHASHSEED is)
+        self._by_pop: dict[str, dict[TunnelKey, None]] = defaultdict(dict)
         self._on_transition = on_transition
 
     def tunnel(self, key: TunnelKey) -> TunnelState:
@@ -55,10 +57,10 @@ class DataPlane:
         """The site's route for this tunnel's address now leads to ``pop`` (None: nowhere)."""
         state = self.tunnel(key)
         if state.route_pop is not None:
-            self._by_pop[state.route_pop].discard(key)
+            self._by_pop[state.route_pop].pop(key, None)
         state.route_pop = pop
         if pop is not None:
-            self._by_pop[pop].add(key)
+            self._by_pop[pop][key] = None
         self._evaluate(key, state, now)
 
     def sa_established(

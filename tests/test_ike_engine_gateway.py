@@ -116,3 +116,22 @@ def test_no_nat_stays_on_port_500():
     h.run()
     assert {s.dst_addr[1] for s in h.wire} == {500}
     assert not h.of_type("i", IkeSaEstablished)[0].nat_detected
+
+
+def test_the_gateway_can_rekey_and_delete_its_sas():
+    ci, cr = configs(HYBRID, "aes256gcm16-x25519-ke1_mlkem768")
+    g = Gateway(cr, local_addr=("192.0.2.2", 500), random_bytes=random.Random(9).randbytes)
+    i = _initiator(ci, ("192.0.2.1", 500), 1)
+    h = Harness(i, g)
+    i.initiate(0.0)
+    h.run()
+    g.rekey_child(i.ike_spis[1], h.now)
+    h.run()
+    g.rekey_ike(i.ike_spis[1], h.now)  # the POP's SA initiates: it becomes the new initiator
+    h.run()
+    (rekeyed,) = h.of_type("i", IkeSaRekeyed)
+    assert g.sa_for(rekeyed.new_ike_spis[0]).keys == i.keys  # our SPI is SPIi now
+    assert_same_keys(i, g.sa_for(rekeyed.new_ike_spis[0]))
+    g.delete(rekeyed.new_ike_spis[0], h.now)
+    h.run()
+    assert i.closed and not g.sas

@@ -114,6 +114,26 @@ class Gateway:
             sa.handle_timer(now)
             self._collect(sa)
 
+    # --- commands on one of its SAs (a POP may rekey, check or delete too) -----------
+
+    def rekey_child(self, spi: bytes, now: float) -> None:
+        self._command(spi, "rekey_child", now)
+
+    def rekey_ike(self, spi: bytes, now: float) -> None:
+        self._command(spi, "rekey_ike", now)
+
+    def send_liveness(self, spi: bytes, now: float) -> None:
+        self._command(spi, "send_liveness", now)
+
+    def delete(self, spi: bytes, now: float) -> None:
+        self._command(spi, "delete", now)
+
+    def _command(self, spi: bytes, name: str, now: float) -> None:
+        """Run an IkeSa command on the SA holding our SPI `spi`; KeyError if none does."""
+        sa = self._by_spi[spi]
+        getattr(sa, name)(now)
+        self._collect(sa)
+
     # --- routing -------------------------------------------------------------------
 
     def _route(self, data: bytes, addr: Addr, now: float) -> None:

@@ -235,10 +235,10 @@ def timeline(
         for kind in HANDSHAKE_KINDS:
             counts, _ = np.histogram(hs.loc[hs["kind"] == kind, "start_at"], bins=edges)
             if counts.any():
-                rate = counts / resolution_s
-                ax.bar(edges[:-1] / 60, rate, resolution_s / 60, bottom=bottom, align="edge",
-                       color=KIND_COLOURS[kind], label=kind.replace("_", " "), lw=0)
-                bottom += rate
+                top = bottom + counts / resolution_s
+                ax.stairs(top, edges / 60, baseline=bottom, fill=True, color=KIND_COLOURS[kind],
+                          label=kind.replace("_", " "))
+                bottom = top
         ax.set_ylabel("handshakes/s")
         ax.set_title(strategy, fontsize=9, loc="left")
         for pop, start, stop in failures:

@@ -13,8 +13,9 @@ import functools
 import ipaddress
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from wansim.ike.constants import TransformType
 from wansim.ike.timers import RetransmitSchedule
 
 Profile = Literal["strongswan", "minimal"]
@@ -110,6 +111,19 @@ class IkeConfig(BaseModel):
         for text in value:
             ipaddress.ip_network(text, strict=False)
         return value
+
+    @model_validator(mode="after")
+    def _check_auth_and_guess(self) -> IkeConfig:
+        if self.auth == "psk" and not self.psk:
+            raise ValueError('auth = "psk" needs a non-empty psk')
+        if self.initial_ke is not None:
+            from wansim.ike.proposals import KE_TOKENS
+
+            kinds = (t for spec in self.ike_specs for t in spec.transforms)
+            offered = {t.id for t in kinds if t.type == TransformType.KE}
+            if KE_TOKENS.get(self.initial_ke) not in offered:
+                raise ValueError(f"initial_ke {self.initial_ke!r} is not a KE method we offer")
+        return self
 
     @functools.cached_property
     def ike_specs(self) -> tuple:

@@ -37,6 +37,7 @@ from wansim.experiment.store import (
     remove_stale,
     run_id,
     runs_table,
+    temporary_name,
     write_json_atomic,
     write_run,
 )
@@ -106,7 +107,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path) -> tuple[Path, boo
         raise FileExistsError(f"{out} exists and is not a wansim run; choose another --out")
     if out.exists():
         out.rmdir()
-    remove_stale(out.parent if out.parent != out else Path("."))
+    remove_stale(out.parent)
     results = simulate_config(config)
     write_run(out, results, config)
     return out, True
@@ -247,7 +248,7 @@ def write_aggregate(out: Path, config: ExperimentConfig, specs: list[RunSpec]) -
         for rid in finished["run_id"].unique()
     }
     table = aggregate(finished, summaries, list(config.sweep.grid))
-    tmp = out / f".tmp-{AGGREGATE}-{os.getpid()}"
+    tmp = out / temporary_name(AGGREGATE)
     table.to_parquet(tmp, index=False)
     os.replace(tmp, out / AGGREGATE)
     write_json_atomic(out / SUMMARY, {

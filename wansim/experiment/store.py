@@ -60,7 +60,7 @@ def write_run(folder: Path, results: Results, config: ExperimentConfig,
     if is_complete(folder):
         return False
     folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f"{_TMP_PREFIX}{folder.name}-{uuid.uuid4().hex[:8]}"
+    tmp = folder.parent / temporary_name(folder.name)
     tmp.mkdir()
     try:
         compression = None if config.outputs.compression == "none" else config.outputs.compression
@@ -93,14 +93,45 @@ def write_run(folder: Path, results: Results, config: ExperimentConfig,
 
 
 def remove_stale(parent: Path) -> int:
-    """Delete temporary folders left by killed runs; returns how many were removed."""
+    """Delete temporary folders whose writer on this machine is gone (killed); count them.
+
+    A temporary name carries its writer's host and pid, so a sweep started again (or a
+    second sweep into the same folder) never removes the work in flight of a live process.
+    """
     removed = 0
-    if parent.is_dir():
-        for child in parent.iterdir():
-            if child.name.startswith(_TMP_PREFIX) and child.is_dir():
-                shutil.rmtree(child, ignore_errors=True)
-                removed += 1
+    if not parent.is_dir():
+        return removed
+    host = socket.gethostname()
+    for child in parent.iterdir():
+        if not (child.name.startswith(_TMP_PREFIX) and child.is_dir()):
+            continue
+        owner = _owner(child.name)
+        if owner is not None and owner[0] == host and not _alive(owner[1]):
+            shutil.rmtree(child, ignore_errors=True)
+            removed += 1
     return removed
+
+
+def temporary_name(name: str) -> str:
+    """A hidden sibling name for writing `name`, tagged with this host and process."""
+    return f"{_TMP_PREFIX}{name}@{socket.gethostname()}@{os.getpid()}@{uuid.uuid4().hex[:8]}"
+
+
+def _owner(tmp_name: str) -> tuple[str, int] | None:
+    parts = tmp_name.split("@")
+    if len(parts) != 4 or not parts[2].isdigit():
+        return None
+    return parts[1], int(parts[2])
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def read_run(folder: str | Path) -> Results:
@@ -189,7 +220,7 @@ def _write_json(path: Path, data: Any) -> None:
 
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON next to `path` and rename it over `path`."""
-    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}")
+    tmp = path.with_name(temporary_name(path.name))
     _write_json(tmp, data)
     os.replace(tmp, path)
 

@@ -177,3 +177,40 @@ def test_key_lines_handles_quoted_keys_and_arrays_of_tables() -> None:
     lines = key_lines('a = 1\n[sweep.grid]\n"pop.cores" = [1]\n[[f.s]]\np = 1\n[[f.s]]\np = 2\n')
     assert lines[("sweep", "grid", "pop.cores")] == 3
     assert lines[("f", "s", 1, "p")] == 7
+
+
+# ------------------------------------------------------------------------------ fuzzing
+_TOML_BITS = st.sampled_from([
+    "[topology]\n", '[sites]\ncount = 5\n', "[ike]\n", "[[failures.scheduled]]\n",
+    'pop = "FRA"\n', 'at = "1m"\n', 'duration = "1m"\n', "cores = 2\n", '"a.b" = [1]\n',
+    "[sweep.grid]\n", '"pop.cores" = [1, 2]\n', "x = \n", "[run\n", 'rekey_time = "4h"\n',
+    '"""\n', "# comment\n", "= 3\n", "only = []\n", "[pop]\n", "profile = 1\n",
+])
+
+
+@settings(deadline=None, max_examples=150)
+@given(st.lists(_TOML_BITS, max_size=12), st.text(max_size=20))
+def test_parse_experiment_raises_only_experiment_error(bits: list[str], noise: str) -> None:
+    text = "".join(bits) + noise
+    try:
+        config = parse_experiment(text)
+    except ExperimentError as exc:
+        assert exc.problems and all(isinstance(p.path, str) for p in exc.problems)
+    else:
+        assert isinstance(config, ExperimentConfig)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.text(max_size=200))
+def test_key_lines_never_raises_and_points_inside_the_text(text: str) -> None:
+    count = len(text.splitlines())
+    assert all(1 <= line <= count for line in key_lines(text).values())
+
+
+@settings(deadline=None, max_examples=100)
+@given(st.lists(st.text(max_size=20), max_size=4))
+def test_overrides_raise_only_experiment_error(items: list[str]) -> None:
+    try:
+        parse_experiment(MINIMAL, overrides=items)
+    except ExperimentError:
+        pass

@@ -240,7 +240,16 @@ class Gateway:
         self._events.append(CookieDemanded((header.spi_i, _ZERO_SPI), now))
         if self._trace is not None:
             self._trace(
-                WireMessage(now, "responder", "IKE_SA_INIT", 0, True, (header.spi_i, _ZERO_SPI),
-                            (len(data),), False, "N(COOKIE)")  # fmt: skip
+                WireMessage(
+                    now,
+                    "responder",
+                    "IKE_SA_INIT",
+                    0,
+                    True,
+                    (header.spi_i, _ZERO_SPI),
+                    (len(data),),
+                    False,
+                    "N(COOKIE)",
+                )  # fmt: skip
             )
         return False

@@ -196,10 +196,16 @@ def run_handshake(
             overhead = UDP_HEADER_BYTES + ip_header + (4 if message.marker else 0)
             rows.append(
                 MessageRow(
-                    message.at, message.exchange, direction, message.message_id,
-                    message.response, message.ike_bytes, len(message.fragment_bytes),
+                    message.at,
+                    message.exchange,
+                    direction,
+                    message.message_id,
+                    message.response,
+                    message.ike_bytes,
+                    len(message.fragment_bytes),
                     message.ike_bytes + (4 if message.marker else 0) * len(message.fragment_bytes),
-                    sum(b + overhead for b in message.fragment_bytes), message.payloads,
+                    sum(b + overhead for b in message.fragment_bytes),
+                    message.payloads,
                     message.retransmission,
                 )  # fmt: skip
             )

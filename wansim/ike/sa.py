@@ -55,10 +55,9 @@ from wansim.crypto.signatures import (
 )
 from wansim.ike import keymat, protection
 from wansim.ike.ciphers import CipherSuite
-from wansim.ike.config import GatewayConfig, IkeConfig
+from wansim.ike.config import IkeConfig
 from wansim.ike.constants import (
     ADDKE_TYPES,
-    IKE_HEADER_BYTES,
     NAT_T_PORT,
     NON_ESP_MARKER,
     AuthMethod,
@@ -805,8 +804,14 @@ class IkeSa:
             self._respond(gen, message, [Notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
                                                 error.notify_data)], now)  # fmt: skip
             self._events.append(
-                NegotiationFailed(gen.spis, now, name_of(ExchangeType, header.exchange_type),
-                                  str(error), "UNSUPPORTED_CRITICAL_PAYLOAD", True)  # fmt: skip
+                NegotiationFailed(
+                    gen.spis,
+                    now,
+                    name_of(ExchangeType, header.exchange_type),
+                    str(error),
+                    "UNSUPPORTED_CRITICAL_PAYLOAD",
+                    True,
+                )  # fmt: skip
             )
             return None
         except ParseError as error:
@@ -2073,9 +2078,14 @@ class IkeSa:
         req, gen.outstanding = gen.outstanding, None
         if req is not None and req.command is not None:
             self._queue.appendleft(req.command)
-        elif req is not None and self._rekey is not None and req.exchange in (
-            ExchangeType.CREATE_CHILD_SA,
-            ExchangeType.IKE_FOLLOWUP_KE,
+        elif (
+            req is not None
+            and self._rekey is not None
+            and req.exchange
+            in (
+                ExchangeType.CREATE_CHILD_SA,
+                ExchangeType.IKE_FOLLOWUP_KE,
+            )
         ):
             run, self._rekey = self._rekey, None
             child = run.old_child.spi_in if run.old_child is not None else None
@@ -2305,14 +2315,4 @@ def _describe(payloads, exchange: int) -> str:
     return "SK{" + names + "}"
 
 
-__all__ = [
-    "Addr",
-    "ChildSa",
-    "GatewayConfig",
-    "IkeSa",
-    "IkeStateError",
-    "KeySet",
-    "State",
-    "WireMessage",
-    "IKE_HEADER_BYTES",
-]
+__all__ = ["Addr", "ChildSa", "IkeSa", "IkeStateError", "KeySet", "State", "WireMessage"]

@@ -33,7 +33,7 @@ def run(file: str, out: Path | None, seed: int | None, overrides: tuple[str, ...
         settings = list(overrides) + ([f"run.seed={seed}"] if seed is not None else [])
         config = load_experiment(resolve(file), settings)
         out = out if out is not None else Path("results") / config.name
-        with progress_bar(f"simulating {config.name}", None):
+        with progress_bar(f"simulating {config.name}", counted=False):
             folder, ran = run_experiment(config, out)
         if not ran:
             click.echo(f"{folder}: this run is already complete (same config and seed)")

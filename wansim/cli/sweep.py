@@ -34,7 +34,7 @@ def sweep(file: str, out: Path, workers: int | None, executor: str, scheduler: s
         from wansim.experiment.runner import run_sweep
 
         config = load_experiment(resolve(file), overrides)
-        with progress_bar(f"sweep {config.name}", None) as update:
+        with progress_bar(f"sweep {config.name}") as update:
             outcome = run_sweep(config, out, executor=executor, workers=workers,  # type: ignore[arg-type]
                                 scheduler=scheduler, progress=update)
         click.echo(f"wrote {out}: {outcome.total} runs ({outcome.ran} ran, "

@@ -55,8 +55,9 @@ debug_option = click.option(
 
 
 @contextmanager
-def progress_bar(description: str, total: int | None) -> Iterator[object]:
-    """A rich progress bar with ETA; yields update(done, total); silent off a terminal."""
+def progress_bar(description: str, counted: bool = True) -> Iterator[object]:
+    """A rich progress bar with ETA (a spinner when not `counted`); yields
+    update(done, total); silent when stdout is not a terminal."""
     if not sys.stdout.isatty():
         yield lambda done, total=None: None
         return
@@ -71,11 +72,11 @@ def progress_bar(description: str, total: int | None) -> Iterator[object]:
     )
 
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
-    if total is not None:
+    if counted:
         columns += [MofNCompleteColumn(), TimeRemainingColumn()]
     columns.append(TimeElapsedColumn())
     with Progress(*columns, transient=False) as progress:
-        task = progress.add_task(description, total=total)
+        task = progress.add_task(description, total=None)
 
         def update(done: float, total: float | None = None) -> None:
             progress.update(task, completed=done, total=total)

@@ -441,3 +441,16 @@ def test_invalid_ke_payload_in_a_child_rekey_is_retried_with_the_wanted_group():
     assert [w.payloads for w in wire if w.exchange == "CREATE_CHILD_SA" and w.response][0] == (
         "SK{N(INVALID_KE_PAYLOAD)}"
     )
+
+
+def test_an_acceptable_kei_guess_is_taken_without_an_invalid_ke_round_trip():
+    """The responder prefers x25519 but also accepts the initiator's ecp256 guess: it
+    answers with ecp256 instead of asking for x25519 (one round trip saved)."""
+    ci, _ = configs("aes256gcm16-prfsha256-ecp256-x25519")
+    _, cr = configs("aes256gcm16-prfsha256-x25519-ecp256")
+    h, wire, i, r = pair(ci, cr)
+    i.initiate(0.0)
+    h.run()
+    established = h.of_type("i", IkeSaEstablished)[0]
+    assert established.ke_methods == ("ecp256",) and established.round_trips == 2
+    assert not h.of_type("i", KeyExchangeRedirected)

@@ -54,10 +54,8 @@ from wansim.crypto.signatures import (
     self_signed_certificate,
 )
 from wansim.ike import keymat, protection
-from wansim.ike.ciphers import CipherSuite
 from wansim.ike.config import IkeConfig
 from wansim.ike.constants import (
-    ADDKE_TYPES,
     NAT_T_PORT,
     NON_ESP_MARKER,
     AuthMethod,
@@ -65,11 +63,8 @@ from wansim.ike.constants import (
     ExchangeType,
     HashAlgorithm,
     HeaderFlag,
-    IdType,
-    KeMethod,
     NotifyType,
     ProtocolId,
-    TransformType,
     name_of,
 )
 from wansim.ike.errors import ParseError, UnsupportedCriticalPayload
@@ -98,6 +93,22 @@ from wansim.ike.message import (
     parse_payload_chain,
     serialize_payload_chain,
 )
+from wansim.ike.negotiation import (
+    all_ke_tokens,
+    check_chosen,
+    cipher_suite,
+    has_addke,
+    id_text,
+    identity,
+    ike_suite,
+    ke_tokens,
+    methods_of,
+    narrow,
+    sa_payload,
+    select,
+    selectors,
+    ts_text,
+)
 from wansim.ike.payloads import (
     Auth,
     Certificate,
@@ -109,21 +120,12 @@ from wansim.ike.payloads import (
     Nonce,
     Notify,
     Payload,
-    Proposal,
     SecurityAssociation,
-    TrafficSelector,
     TrafficSelectorsInitiator,
     TrafficSelectorsResponder,
     VendorId,
 )
-from wansim.ike.proposals import (
-    ChosenProposal,
-    InvalidChosenProposal,
-    ProposalSpec,
-    accept_chosen,
-    ke_token,
-    select_proposal,
-)
+from wansim.ike.proposals import ProposalSpec
 from wansim.ike.timers import RetransmitSchedule
 
 Addr = tuple[str, int]
@@ -310,63 +312,7 @@ def _packed(ip: str) -> bytes:
     return ipaddress.ip_address(ip).packed
 
 
-def _identity(text: str) -> tuple[int, bytes]:
-    """ID payload type and data for an identity string (RFC 7296 §3.5)."""
-    try:
-        address = ipaddress.ip_address(text)
-    except ValueError:
-        if "@" in text:
-            return IdType.ID_RFC822_ADDR, text.encode()
-        return IdType.ID_FQDN, text.encode()
-    kind = IdType.ID_IPV4_ADDR if address.version == 4 else IdType.ID_IPV6_ADDR
-    return kind, address.packed
-
-
-def _id_text(kind: int, data: bytes) -> str:
-    if kind in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
-        try:
-            return str(ipaddress.ip_address(data))
-        except ValueError:
-            return data.hex()
-    return data.decode("utf-8", "replace")
-
-
-def _selectors(prefixes: tuple[str, ...]) -> tuple[TrafficSelector, ...]:
-    return tuple(TrafficSelector.from_network(p) for p in prefixes)
-
-
-def _covers(outer: TrafficSelector, inner: TrafficSelector) -> bool:
-    return (
-        outer.start_address.version == inner.start_address.version
-        and outer.start_address <= inner.start_address
-        and inner.end_address <= outer.end_address
-    )
-
-
-def _narrow(ours: tuple[TrafficSelector, ...], theirs: tuple[TrafficSelector, ...]):
-    """Our narrowing of the peer's proposed selectors (RFC 7296 §2.9, simplified to
-    whole ranges): keep each proposed range covered by ours, else ours inside it."""
-    chosen = []
-    for t in theirs:
-        for o in ours:
-            if _covers(o, t):
-                chosen.append(t)
-            elif _covers(t, o):
-                chosen.append(o)
-    return tuple(dict.fromkeys(chosen))
-
-
-def _ts_text(selectors) -> tuple[str, ...]:
-    out = []
-    for s in selectors:
-        try:
-            net = ipaddress.summarize_address_range(s.start_address, s.end_address)
-            out.extend(str(n) for n in net)
-        except (TypeError, ValueError):
-            out.append(str(s))
-    return tuple(out)
-
-
+# SIGNATURE_HASH_ALGORITHMS data as strongSwan sends it (RFC 7427 §4, RFC 8420).
 _SIGNATURE_HASHES = b"".join(
     h.to_bytes(2, "big")
     for h in (
@@ -410,7 +356,7 @@ class IkeSa:
         self._schedule: RetransmitSchedule = config.retransmit_schedule
         self._ike_specs = config.ike_specs
         self._esp_specs = config.esp_specs
-        for token in _all_ke_tokens((*self._ike_specs, *self._esp_specs)):
+        for token in all_ke_tokens((*self._ike_specs, *self._esp_specs)):
             self._kex_factory(token)  # BackendUnavailable now, not mid-handshake
         self.state = State.IDLE
         self.created_at = created_at
@@ -480,7 +426,7 @@ class IkeSa:
             raise IkeStateError(f"initiate() needs a fresh initiator, state is {self.state.value}")
         self.created_at = now
         self._ni = self._random(self.config.nonce_bytes)
-        self._ke_token = self.config.initial_ke or _ke_tokens(self._offer())[0]
+        self._ke_token = self.config.initial_ke or ke_tokens(self._offer())[0]
         self.state = State.INIT
         self._send_sa_init(now)
 
@@ -1038,7 +984,7 @@ class IkeSa:
         return self._ike_specs
 
     def _offers_addke(self) -> bool:
-        return any(_has_addke(p) for p in self._offer())
+        return any(has_addke(p) for p in self._offer())
 
     def _send_sa_init(self, now: float) -> None:
         gen = self._gen
@@ -1050,7 +996,7 @@ class IkeSa:
         if self._cookie is not None:
             payloads.append(Notify(NotifyType.COOKIE, self._cookie))
         payloads += [
-            _sa(self._offer()),
+            sa_payload(self._offer()),
             KeyExchange(kex.method_id, self._pending.share),
             Nonce(self._ni),
             Notify(
@@ -1106,12 +1052,12 @@ class IkeSa:
         self._peer_intermediate = (
             message.notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) is not None
         )
-        chosen = _select(
+        chosen = select(
             sa.proposals,
             self._offer(),
-            protocol="ike",
             require_pq=self.config.require_pq,
             allow_addke=self._peer_intermediate,
+            ke_method=ke.method,
         )
         if chosen is None:
             self._stateless_reply(gen, message, Notify(NotifyType.NO_PROPOSAL_CHOSEN), now)
@@ -1119,7 +1065,7 @@ class IkeSa:
                 now, "no acceptable IKE proposal", "IKE_SA_INIT", NotifyType.NO_PROPOSAL_CHOSEN
             )
             return
-        methods = _methods_of(chosen)
+        methods = methods_of(chosen)
         wanted = self._kex_factory(methods[0])
         if ke.method != wanted.method_id:
             # RFC 7296 §1.2: name the group we want; keep no state.
@@ -1147,12 +1093,12 @@ class IkeSa:
         self._ke_methods = list(methods)
         self._addke = list(methods[1:])
         gen.keys = keymat.initial_keys(
-            _ike_suite(chosen), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
+            ike_suite(chosen), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
         )
         self.key_sets.append(KeySet(gen.spi_i, gen.spi_r, gen.keys, "IKE_SA_INIT"))
         self._detect_nat(message, self.remote_addr)
         payloads: list[Payload] = [
-            _sa([chosen]),
+            sa_payload([chosen]),
             KeyExchange(wanted.method_id, share),
             Nonce(self._nr),
             Notify(
@@ -1225,7 +1171,7 @@ class IkeSa:
                 token = next(
                     (
                         t
-                        for t in _ke_tokens(self._offer())
+                        for t in ke_tokens(self._offer())
                         if self._kex_factory(t).method_id == wanted
                     ),
                     None,
@@ -1255,10 +1201,10 @@ class IkeSa:
         nonce = message.find(Nonce)
         if sa is None or ke is None or nonce is None or len(sa.proposals) != 1:
             raise _Violation("IKE_SA_INIT response lacks SA, KE or Nonce", None)
-        chosen = _check_chosen(sa.proposals[0], self._offer(), protocol="ike")
+        chosen = check_chosen(sa.proposals[0], self._offer())
         if chosen is None:
             raise _Violation("responder chose a proposal we did not offer", None)
-        methods = _methods_of(chosen)
+        methods = methods_of(chosen)
         if self.config.require_pq and not any(m.startswith("mlkem") for m in methods):
             raise _Violation("responder chose a proposal without ML-KEM", None)
         if methods[0] != self._ke_token or ke.method != self._kex_factory(methods[0]).method_id:
@@ -1277,7 +1223,7 @@ class IkeSa:
         self._ke_methods = list(methods)
         self._addke = list(methods[1:])
         gen.keys = keymat.initial_keys(
-            _ike_suite(chosen), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
+            ike_suite(chosen), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
         )
         self.key_sets.append(KeySet(gen.spi_i, gen.spi_r, gen.keys, "IKE_SA_INIT"))
         self._detect_nat(message, self.remote_addr)
@@ -1398,7 +1344,7 @@ class IkeSa:
     def _send_auth(self, now: float) -> None:
         gen = self._gen
         mid = gen.next_mid
-        id_kind, id_data = _identity(self.config.local_id)
+        id_kind, id_data = identity(self.config.local_id)
         idi = IdInitiator(id_kind, id_data)
         octets = self._auth_octets(gen, ours=True, id_body=idi.body(), mid=mid)
         self._child_spi = self._new_child_spi()
@@ -1408,16 +1354,16 @@ class IkeSa:
         if strongswan:
             payloads.append(Notify(NotifyType.INITIAL_CONTACT))
         if self.config.remote_id:
-            kind, data = _identity(self.config.remote_id)
+            kind, data = identity(self.config.remote_id)
             payloads.append(IdResponder(kind, data))
         ops: list[CryptoOp] = []
         certs, auth = self._auth_payloads(octets, ops)
         payloads[1:1] = certs  # IDi, CERT, ... as strongSwan orders them
         payloads += [
             auth,
-            _sa(esp, spi=self._child_spi, skip_ke=True),
-            TrafficSelectorsInitiator(_selectors(self.config.local_ts)),
-            TrafficSelectorsResponder(_selectors(self.config.remote_ts)),
+            sa_payload(esp, spi=self._child_spi, skip_ke=True),
+            TrafficSelectorsInitiator(selectors(self.config.local_ts)),
+            TrafficSelectorsResponder(selectors(self.config.remote_ts)),
         ]
         payloads += self._auth_notifies(request=True)
         self._request(gen, ExchangeType.IKE_AUTH, payloads, now, self._on_auth_response, ops)
@@ -1441,7 +1387,7 @@ class IkeSa:
         id_payload, auth = _find(inner, id_class), _find(inner, Auth)
         if id_payload is None or auth is None:
             return "IKE_AUTH lacks the peer's ID or AUTH payload"
-        peer_id = _id_text(id_payload.kind, id_payload.data)
+        peer_id = id_text(id_payload.kind, id_payload.data)
         if self.config.remote_id is not None and peer_id != self.config.remote_id:
             return f"peer identity {peer_id!r} is not the expected {self.config.remote_id!r}"
         octets = self._auth_octets(gen, ours=False, id_body=id_payload.body(), mid=mid)
@@ -1475,7 +1421,7 @@ class IkeSa:
             self._respond(gen, message, [Notify(NotifyType.AUTHENTICATION_FAILED)], now, ops)
             self._close(now, AuthenticationFailed(gen.spis, now, True, problem))
             return
-        id_kind, id_data = _identity(self.config.local_id)
+        id_kind, id_data = identity(self.config.local_id)
         idr = IdResponder(id_kind, id_data)
         octets = self._auth_octets(gen, ours=True, id_body=idr.body(), mid=mid)
         certs, auth = self._auth_payloads(octets, ops)
@@ -1499,12 +1445,12 @@ class IkeSa:
         if sa is None or tsi is None or tsr is None:
             return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)], None
         esp = self._esp_specs
-        chosen = _select(sa.proposals, esp, protocol="esp", skip_ke=skip_ke)
+        chosen = select(sa.proposals, esp, skip_ke=skip_ke)
         if chosen is None:
             return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)], None
         # Their TSi is our remote side; their TSr our local side.
-        remote = _narrow(_selectors(self.config.remote_ts), tsi.selectors)
-        local = _narrow(_selectors(self.config.local_ts), tsr.selectors)
+        remote = narrow(selectors(self.config.remote_ts), tsi.selectors)
+        local = narrow(selectors(self.config.local_ts), tsr.selectors)
         if not remote or not local:
             return [Notify(NotifyType.TS_UNACCEPTABLE)], None
         spi_in = self._new_child_spi()
@@ -1512,13 +1458,13 @@ class IkeSa:
             spi_in,
             chosen.spi,
             str(chosen),
-            keymat.child_keys(keys, _cipher_suite(chosen), ni, nr, secrets),
+            keymat.child_keys(keys, cipher_suite(chosen), ni, nr, secrets),
             False,
-            _ts_text(local),
-            _ts_text(remote),
+            ts_text(local),
+            ts_text(remote),
         )
         payloads = [
-            _sa([chosen], spi=spi_in),
+            sa_payload([chosen], spi=spi_in),
             TrafficSelectorsInitiator(remote),
             TrafficSelectorsResponder(local),
         ]
@@ -1588,7 +1534,7 @@ class IkeSa:
                 )
                 return None
             esp = self._esp_specs
-            chosen = _check_chosen(sa.proposals[0], esp, protocol="esp", skip_ke=skip_ke)
+            chosen = check_chosen(sa.proposals[0], esp, skip_ke=skip_ke)
             if chosen is None:
                 self._events.append(
                     NegotiationFailed(
@@ -1601,16 +1547,16 @@ class IkeSa:
                     )
                 )
                 return None
-        local = tsi.selectors if tsi is not None else _selectors(self.config.local_ts)
-        remote = tsr.selectors if tsr is not None else _selectors(self.config.remote_ts)
+        local = tsi.selectors if tsi is not None else selectors(self.config.local_ts)
+        remote = tsr.selectors if tsr is not None else selectors(self.config.remote_ts)
         return ChildSa(
             spi_in,
             chosen.spi,
             str(chosen),
-            keymat.child_keys(keys, _cipher_suite(chosen), ni, nr, secrets),
+            keymat.child_keys(keys, cipher_suite(chosen), ni, nr, secrets),
             True,
-            _ts_text(local),
-            _ts_text(remote),
+            ts_text(local),
+            ts_text(remote),
         )
 
     def _established(self, now: float) -> None:
@@ -1653,15 +1599,15 @@ class IkeSa:
         ops: list[CryptoOp] = []
         payloads: list[Payload] = [
             Notify(NotifyType.REKEY_SA, protocol=ProtocolId.ESP, spi=child.spi_in),
-            _sa(esp, spi=run.new_spi),
+            sa_payload(esp, spi=run.new_spi),
             Nonce(run.nonce),
         ]
-        ke_tokens = _ke_tokens(esp)
-        if ke_tokens:  # PFS (RFC 7296 §1.3.1): KEi for the first proposal's method
-            payloads.append(self._rekey_ke(run, ke or ke_tokens[0], ops))
+        tokens = ke_tokens(esp)
+        if tokens:  # PFS (RFC 7296 §1.3.1): KEi for the first proposal's method
+            payloads.append(self._rekey_ke(run, ke or tokens[0], ops))
         payloads += [
-            TrafficSelectorsInitiator(_selectors(child.local_ts)),
-            TrafficSelectorsResponder(_selectors(child.remote_ts)),
+            TrafficSelectorsInitiator(selectors(child.local_ts)),
+            TrafficSelectorsResponder(selectors(child.remote_ts)),
         ]
         self._rekey = run
         self._request(
@@ -1677,9 +1623,9 @@ class IkeSa:
         run = _Rekey("ike", True, self._new_ike_spi(), self._random(self.config.nonce_bytes))
         ops: list[CryptoOp] = []
         payloads: list[Payload] = [
-            _sa(self._offer(), spi=run.new_spi),
+            sa_payload(self._offer(), spi=run.new_spi),
             Nonce(run.nonce),
-            self._rekey_ke(run, ke or _methods_of(self._gen.proposal)[0], ops),
+            self._rekey_ke(run, ke or methods_of(self._gen.proposal)[0], ops),
         ]
         self._rekey = run
         self._request(
@@ -1715,10 +1661,9 @@ class IkeSa:
         ops: list[CryptoOp] = []
         if is_ike:
             offer = self._offer()
-            chosen = _select(
+            chosen = select(
                 sa.proposals,
                 offer,
-                protocol="ike",
                 require_pq=self.config.require_pq,
                 allow_addke=True,
             )
@@ -1746,7 +1691,7 @@ class IkeSa:
                 self._respond(gen, message, [Notify(NotifyType.TEMPORARY_FAILURE)], now)
                 return
             offer = self._esp_specs
-            chosen = _select(sa.proposals, offer, protocol="esp")
+            chosen = select(sa.proposals, offer, ke_method=_ke_method(inner))
             run = _Rekey(
                 "child",
                 False,
@@ -1767,10 +1712,10 @@ class IkeSa:
                 )
             )
             return
-        methods = _methods_of(chosen)
+        methods = methods_of(chosen)
         ke = _find(inner, KeyExchange)
         payloads: list[Payload] = [
-            _sa([chosen], spi=run.new_spi),
+            sa_payload([chosen], spi=run.new_spi),
             Nonce(run.nonce),
         ]
         if methods:
@@ -1808,12 +1753,12 @@ class IkeSa:
         if not is_ike:
             tsi = _find(inner, TrafficSelectorsInitiator)
             tsr = _find(inner, TrafficSelectorsResponder)
-            remote = _narrow(_selectors(self.config.remote_ts), tsi.selectors if tsi else ())
-            local = _narrow(_selectors(self.config.local_ts), tsr.selectors if tsr else ())
+            remote = narrow(selectors(self.config.remote_ts), tsi.selectors if tsi else ())
+            local = narrow(selectors(self.config.local_ts), tsr.selectors if tsr else ())
             if not remote or not local:
                 self._respond(gen, message, [Notify(NotifyType.TS_UNACCEPTABLE)], now, ops)
                 return
-            run.local_ts, run.remote_ts = _ts_text(local), _ts_text(remote)
+            run.local_ts, run.remote_ts = ts_text(local), ts_text(remote)
             payloads += [TrafficSelectorsInitiator(remote), TrafficSelectorsResponder(local)]
         remaining = methods[1:] if methods else []
         if remaining:
@@ -1839,7 +1784,7 @@ class IkeSa:
                 wanted = int.from_bytes(error.data[:2], "big")
                 specs = self._offer() if run.kind == "ike" else self._esp_specs
                 token = next(
-                    (t for t in _ke_tokens(specs) if self._kex_factory(t).method_id == wanted),
+                    (t for t in ke_tokens(specs) if self._kex_factory(t).method_id == wanted),
                     None,
                 )
                 offered = run.methods[0] if run.methods else ""
@@ -1870,13 +1815,12 @@ class IkeSa:
         if sa is None or nonce is None or len(sa.proposals) != 1:
             self._rekey = None
             raise _Violation("CREATE_CHILD_SA response lacks SA or Nonce", None)
-        protocol = "ike" if run.kind == "ike" else "esp"
         offer = self._offer() if run.kind == "ike" else self._esp_specs
-        chosen = _check_chosen(sa.proposals[0], offer, protocol=protocol)
+        chosen = check_chosen(sa.proposals[0], offer)
         if chosen is None:
             self._rekey = None
             raise _Violation("peer chose a proposal we did not offer", None)
-        methods = _methods_of(chosen)
+        methods = methods_of(chosen)
         run.proposal, run.peer_spi, run.peer_nonce = chosen, chosen.spi, nonce.data
         if methods:
             ke = _find(inner, KeyExchange)
@@ -1892,8 +1836,8 @@ class IkeSa:
         if run.kind == "child":
             tsi = _find(inner, TrafficSelectorsInitiator)
             tsr = _find(inner, TrafficSelectorsResponder)
-            run.local_ts = _ts_text(tsi.selectors) if tsi else run.local_ts
-            run.remote_ts = _ts_text(tsr.selectors) if tsr else run.remote_ts
+            run.local_ts = ts_text(tsi.selectors) if tsi else run.local_ts
+            run.remote_ts = ts_text(tsr.selectors) if tsr else run.remote_ts
         run.methods = list(methods)
         link = _find_notify(inner, NotifyType.ADDITIONAL_KEY_EXCHANGE)
         if len(methods) > 1:
@@ -2028,7 +1972,7 @@ class IkeSa:
                 run.new_spi,
                 run.peer_spi,
                 str(run.proposal),
-                keymat.child_keys(gen.keys, _cipher_suite(run.proposal), ni, nr, run.secrets),
+                keymat.child_keys(gen.keys, cipher_suite(run.proposal), ni, nr, run.secrets),
                 initiator,
                 run.local_ts or (run.old_child.local_ts if run.old_child else ()),
                 run.remote_ts or (run.old_child.remote_ts if run.old_child else ()),
@@ -2049,7 +1993,7 @@ class IkeSa:
         spi_i, spi_r = (run.new_spi, run.peer_spi) if run.requester else (run.peer_spi, run.new_spi)
         new = _Generation(spi_i, spi_r, run.requester, proposal=run.proposal)
         new.keys = keymat.rekeyed_keys(
-            gen.keys, _ike_suite(run.proposal), run.secrets, ni, nr, spi_i, spi_r
+            gen.keys, ike_suite(run.proposal), run.secrets, ni, nr, spi_i, spi_r
         )
         self.key_sets.append(KeySet(spi_i, spi_r, new.keys, "IKE rekey"))
         gen.retired = True
@@ -2167,129 +2111,9 @@ class IkeSa:
                 return spi
 
 
-# --- proposals (adapters over wansim.ike.proposals) ---------------------------------
-
-
-def _has_addke(spec: ProposalSpec) -> bool:
-    return any(t.type in ADDKE_TYPES and t.id != KeMethod.NONE for t in spec.transforms)
-
-
-def _ke_tokens(specs) -> list[str]:
-    """KE (type 4) methods of our proposals in preference order, as crypto tokens."""
-    out: list[str] = []
-    for spec in specs:
-        for t in spec.transforms:
-            if t.type == TransformType.KE and t.id != KeMethod.NONE:
-                token = ke_token(t.id)
-                if token not in out:
-                    out.append(token)
-    return out
-
-
-def _all_ke_tokens(specs) -> set[str]:
-    """Every KE and ADDKE method our proposals mention."""
-    return {
-        ke_token(t.id)
-        for spec in specs
-        for t in spec.transforms
-        if (t.type == TransformType.KE or t.type in ADDKE_TYPES) and t.id != KeMethod.NONE
-    }
-
-
-def _methods_of(chosen: ChosenProposal) -> list[str]:
-    """Tokens of the chosen main KE then the ADDKEs in the order they run."""
-    main = [ke_token(chosen.ke)] if chosen.ke is not None else []
-    return main + [ke_token(m) for m in chosen.additional_kes]
-
-
-def _cipher_suite(chosen: ChosenProposal) -> CipherSuite:
-    return CipherSuite(chosen.encr, chosen.encr_key_bits or 0, chosen.integ)
-
-
-def _ike_suite(chosen: ChosenProposal) -> keymat.IkeSuite:
-    return keymat.IkeSuite(chosen.prf, _cipher_suite(chosen))
-
-
-def _sa(items, *, spi: bytes = b"", skip_ke: bool = False) -> SecurityAssociation:
-    """An SA payload from our specs (offer, numbered 1..n) or from one chosen proposal
-    (answer, keeping the offered number, with our SPI)."""
-    proposals = []
-    for number, item in enumerate(items, start=1):
-        if isinstance(item, ChosenProposal):
-            proposals.append(item.to_proposal(spi))
-        else:
-            proposals.append(item.to_proposal(number, spi, skip_ke=skip_ke))
-    return SecurityAssociation(tuple(proposals))
-
-
-@dataclass(frozen=True)
-class _Placeholder:
-    """A ProposalSpec whose bare `to_proposal(n)` has an SPI of the right size:
-    `select_proposal`/`accept_chosen` build ESP proposals without one, which the codec
-    refuses (only the transforms matter for matching)."""
-
-    spec: ProposalSpec
-
-    @property
-    def protocol(self):
-        return self.spec.protocol
-
-    @property
-    def transforms(self):
-        return self.spec.transforms
-
-    def to_proposal(self, number: int, spi: bytes = b"", *, skip_ke: bool = False) -> Proposal:
-        if not spi and self.spec.protocol == ProtocolId.ESP:
-            spi = b"\0\0\1\0"
-        return self.spec.to_proposal(number, spi, skip_ke=skip_ke)
-
-
-def _matchable(specs) -> list:
-    return [_Placeholder(s) for s in specs]
-
-
-def _without_addke(proposal) -> bool:
-    return not any(t.type in ADDKE_TYPES and t.id != KeMethod.NONE for t in proposal.transforms)
-
-
-def _select(
-    offered,
-    configured,
-    *,
-    protocol,
-    require_pq=False,
-    allow_addke=True,
-    skip_ke=False,
-    ke_method: int | None = None,
-):
-    """The responder's choice, or None. Without INTERMEDIATE_EXCHANGE_SUPPORTED from the
-    initiator, proposals with additional key exchanges are refused (strongSwan). When the
-    peer's KEi method is acceptable it is preferred, saving an INVALID_KE_PAYLOAD trip."""
-    offered = [p for p in offered if allow_addke or _without_addke(p)]
-    if ke_method is not None:
-        narrowed = [
-            Proposal(
-                p.number,
-                p.protocol,
-                p.spi,
-                tuple(t for t in p.transforms if t.type != TransformType.KE or t.id == ke_method),
-            )
-            for p in offered
-        ]
-        chosen = select_proposal(
-            narrowed, _matchable(configured), require_pq=require_pq, skip_ke=skip_ke
-        )
-        if chosen is not None:
-            return chosen
-    return select_proposal(offered, _matchable(configured), require_pq=require_pq, skip_ke=skip_ke)
-
-
-def _check_chosen(proposal, offer, *, protocol, skip_ke=False, require_pq=False):
-    try:
-        offered = [p.to_proposal(n, skip_ke=skip_ke) for n, p in enumerate(_matchable(offer), 1)]
-        return accept_chosen(proposal, offered, require_pq=require_pq, skip_ke=skip_ke)
-    except InvalidChosenProposal:
-        return None
+def _ke_method(payloads) -> int | None:
+    ke = _find(payloads, KeyExchange)
+    return None if ke is None else ke.method
 
 
 def _find(payloads, cls):

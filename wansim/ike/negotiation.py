@@ -1,0 +1,174 @@
+"""Negotiation helpers of the engine: identities, traffic selectors, and the proposal
+operations the state machine needs on top of `wansim.ike.proposals` (RFC 7296 §2.9, §3.3,
+§3.5, §3.13; RFC 9370 §2.2).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+from wansim.ike import keymat
+from wansim.ike.ciphers import CipherSuite
+from wansim.ike.constants import ADDKE_TYPES, IdType, KeMethod, TransformType
+from wansim.ike.payloads import Proposal, SecurityAssociation, TrafficSelector
+from wansim.ike.proposals import (
+    ChosenProposal,
+    InvalidChosenProposal,
+    ProposalSpec,
+    accept_chosen,
+    ke_token,
+    select_proposal,
+)
+
+
+def identity(text: str) -> tuple[int, bytes]:
+    """ID payload type and data for an identity string (RFC 7296 §3.5)."""
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        if "@" in text:
+            return IdType.ID_RFC822_ADDR, text.encode()
+        return IdType.ID_FQDN, text.encode()
+    kind = IdType.ID_IPV4_ADDR if address.version == 4 else IdType.ID_IPV6_ADDR
+    return kind, address.packed
+
+
+def id_text(kind: int, data: bytes) -> str:
+    if kind in (IdType.ID_IPV4_ADDR, IdType.ID_IPV6_ADDR):
+        try:
+            return str(ipaddress.ip_address(data))
+        except ValueError:
+            return data.hex()
+    return data.decode("utf-8", "replace")
+
+
+def selectors(prefixes: tuple[str, ...]) -> tuple[TrafficSelector, ...]:
+    return tuple(TrafficSelector.from_network(p) for p in prefixes)
+
+
+def covers(outer: TrafficSelector, inner: TrafficSelector) -> bool:
+    return (
+        outer.start_address.version == inner.start_address.version
+        and outer.start_address <= inner.start_address
+        and inner.end_address <= outer.end_address
+    )
+
+
+def narrow(ours: tuple[TrafficSelector, ...], theirs: tuple[TrafficSelector, ...]):
+    """Our narrowing of the peer's proposed selectors (RFC 7296 §2.9, simplified to
+    whole ranges): keep each proposed range covered by ours, else ours inside it."""
+    chosen = []
+    for t in theirs:
+        for o in ours:
+            if covers(o, t):
+                chosen.append(t)
+            elif covers(t, o):
+                chosen.append(o)
+    return tuple(dict.fromkeys(chosen))
+
+
+def ts_text(selectors) -> tuple[str, ...]:
+    out = []
+    for s in selectors:
+        try:
+            net = ipaddress.summarize_address_range(s.start_address, s.end_address)
+            out.extend(str(n) for n in net)
+        except (TypeError, ValueError):
+            out.append(str(s))
+    return tuple(out)
+
+
+# --- proposals (on top of wansim.ike.proposals) --------------------------------------
+
+
+def has_addke(spec: ProposalSpec) -> bool:
+    return any(t.type in ADDKE_TYPES and t.id != KeMethod.NONE for t in spec.transforms)
+
+
+def ke_tokens(specs) -> list[str]:
+    """KE (type 4) methods of our proposals in preference order, as crypto tokens."""
+    out: list[str] = []
+    for spec in specs:
+        for t in spec.transforms:
+            if t.type == TransformType.KE and t.id != KeMethod.NONE:
+                token = ke_token(t.id)
+                if token not in out:
+                    out.append(token)
+    return out
+
+
+def all_ke_tokens(specs) -> set[str]:
+    """Every KE and ADDKE method our proposals mention."""
+    return {
+        ke_token(t.id)
+        for spec in specs
+        for t in spec.transforms
+        if (t.type == TransformType.KE or t.type in ADDKE_TYPES) and t.id != KeMethod.NONE
+    }
+
+
+def methods_of(chosen: ChosenProposal) -> list[str]:
+    """Tokens of the chosen main KE then the ADDKEs in the order they run."""
+    main = [ke_token(chosen.ke)] if chosen.ke is not None else []
+    return main + [ke_token(m) for m in chosen.additional_kes]
+
+
+def cipher_suite(chosen: ChosenProposal) -> CipherSuite:
+    return CipherSuite(chosen.encr, chosen.encr_key_bits or 0, chosen.integ)
+
+
+def ike_suite(chosen: ChosenProposal) -> keymat.IkeSuite:
+    return keymat.IkeSuite(chosen.prf, cipher_suite(chosen))
+
+
+def sa_payload(items, *, spi: bytes = b"", skip_ke: bool = False) -> SecurityAssociation:
+    """An SA payload from our specs (offer, numbered 1..n) or from one chosen proposal
+    (answer, keeping the offered number, with our SPI)."""
+    proposals = []
+    for number, item in enumerate(items, start=1):
+        if isinstance(item, ChosenProposal):
+            proposals.append(item.to_proposal(spi))
+        else:
+            proposals.append(item.to_proposal(number, spi, skip_ke=skip_ke))
+    return SecurityAssociation(tuple(proposals))
+
+
+def without_addke(proposal) -> bool:
+    return not any(t.type in ADDKE_TYPES and t.id != KeMethod.NONE for t in proposal.transforms)
+
+
+def select(
+    offered,
+    configured,
+    *,
+    require_pq=False,
+    allow_addke=True,
+    skip_ke=False,
+    ke_method: int | None = None,
+):
+    """The responder's choice, or None. Without INTERMEDIATE_EXCHANGE_SUPPORTED from the
+    initiator, proposals with additional key exchanges are refused (strongSwan). When the
+    peer's KEi method is acceptable it is preferred, saving an INVALID_KE_PAYLOAD trip."""
+    offered = [p for p in offered if allow_addke or without_addke(p)]
+    if ke_method is not None:
+        narrowed = [
+            Proposal(
+                p.number,
+                p.protocol,
+                p.spi,
+                tuple(t for t in p.transforms if t.type != TransformType.KE or t.id == ke_method),
+            )
+            for p in offered
+        ]
+        chosen = select_proposal(narrowed, configured, require_pq=require_pq, skip_ke=skip_ke)
+        if chosen is not None:
+            return chosen
+    return select_proposal(offered, configured, require_pq=require_pq, skip_ke=skip_ke)
+
+
+def check_chosen(proposal, offer, *, skip_ke=False, require_pq=False):
+    """The responder's chosen proposal if it is a valid answer to our offer, else None."""
+    try:
+        return accept_chosen(proposal, offer, require_pq=require_pq, skip_ke=skip_ke)
+    except InvalidChosenProposal:
+        return None

@@ -67,11 +67,25 @@ def problems_from_validation(
     problems = []
     for item in error.errors(include_url=False):
         loc = prefix + tuple(p for p in item["loc"] if not _is_internal(p))
-        message = item["msg"].removeprefix("Value error, ")
+        message = _in_toml_words(item["msg"].removeprefix("Value error, "))
         if item["type"] == "extra_forbidden":
             message = "unknown key (not a setting of this section)"
         problems.append(Problem(dotted(loc), message, line_of(loc, lines or {})))
     return problems
+
+
+#: pydantic speaks Python; experiment files are TOML (arrays, tables).
+_TOML_WORDS = (
+    ("a valid tuple", "an array"), ("Tuple should", "Array should"),
+    ("a valid list", "an array"), ("List should", "Array should"),
+    ("a valid dictionary", "a table"), ("Dictionary should", "Table should"),
+)
+
+
+def _in_toml_words(message: str) -> str:
+    for python, toml in _TOML_WORDS:
+        message = message.replace(python, toml)
+    return message
 
 
 def _is_internal(part: str | int) -> bool:

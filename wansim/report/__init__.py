@@ -2,6 +2,7 @@
 
     from wansim.report import build_report, plots
     build_report("results/quickstart")            # -> report.html, report.pdf, capacity.csv
+    capacity_report(wansim.simulate(config))      # the N+1 table as a DataFrame
     plots.latency_cdf(wansim.load("results/quickstart").handshakes)   # in a notebook
 
 Figures are plain ``matplotlib.figure.Figure`` objects (no pyplot state).
@@ -10,6 +11,20 @@ Figures are plain ``matplotlib.figure.Figure`` objects (no pyplot state).
 from __future__ import annotations
 
 from wansim.report import capacity, plots
-from wansim.report.render import DEFAULT_TARGET_S, ReportPaths, build_report, render
+from wansim.report.render import (
+    DEFAULT_TARGET_S,
+    ReportPaths,
+    build_report,
+    capacity_report,
+    render,
+)
 
-__all__ = ["DEFAULT_TARGET_S", "ReportPaths", "build_report", "capacity", "plots", "render"]
+__all__ = [
+    "DEFAULT_TARGET_S",
+    "ReportPaths",
+    "build_report",
+    "capacity",
+    "capacity_report",
+    "plots",
+    "render",
+]

@@ -15,6 +15,7 @@ from typing import Any
 import pandas as pd
 
 from wansim.experiment.results import SweepResults, load
+from wansim.sim.results import Results
 
 TABLES = ("handshakes", "pop_load", "failovers")
 
@@ -67,23 +68,30 @@ def point_label(values: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def read_report_data(path: str | Path) -> ReportData:
-    """Read a run or sweep folder (raises FileNotFoundError as :func:`wansim.load` does)."""
-    path = Path(path)
+def read_report_data(source: str | Path | Results) -> ReportData:
+    """Read a run or sweep folder (raises FileNotFoundError as :func:`wansim.load` does),
+    or wrap the in-memory :class:`~wansim.sim.results.Results` of :func:`wansim.simulate`."""
+    if isinstance(source, Results):
+        return _from_run(Path("."), source)
+    path = Path(source)
     loaded = load(path)
     if isinstance(loaded, SweepResults):
         return _from_sweep(path, loaded)
-    run_id = str(loaded.manifest.get("run_id", path.name))
+    return _from_run(path, loaded)
+
+
+def _from_run(path: Path, results: Results) -> ReportData:
+    run_id = str(results.manifest.get("run_id", path.name or "run"))
     tables = {
-        name: getattr(loaded, name).assign(run_id=run_id, point="") for name in TABLES
+        name: getattr(results, name).assign(run_id=run_id, point="") for name in TABLES
     }
-    config = loaded.manifest.get("config", {})
+    config = results.manifest.get("config", {})
     return ReportData(
         path=path,
         kind="run",
         name=str(config.get("name", path.name)),
         description=str(config.get("description", "")),
-        runs=(RunInfo(run_id, "", loaded.manifest, loaded.summary),),
+        runs=(RunInfo(run_id, "", results.manifest, results.summary),),
         **tables,
     )
 

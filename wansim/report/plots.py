@@ -206,6 +206,11 @@ def failover_cdf(failovers: pd.DataFrame) -> Figure:
 
 
 # --------------------------------------------------------------------------- timeline
+def failure_spans(manifest: dict) -> list[tuple[str, float, float]]:
+    """(pop, start, end) of every failure a run injected, from its manifest."""
+    return [(f["pop"], f["at"], f["at"] + f["duration_s"]) for f in manifest.get("failures", [])]
+
+
 def timeline(
     handshakes: pd.DataFrame,
     pop_load: pd.DataFrame,

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 import wansim
 from wansim.report.data import ReportData, read_report_data
 from wansim.report.sections import Section, analyse, build_sections
+from wansim.sim.results import Results
 
 DEFAULT_TARGET_S = 1.0
 """p99 handshake latency target for the core recommendation, unless given."""
@@ -63,6 +64,22 @@ def build_report(
     paths.html.write_text(render_html(data, sections), encoding="utf-8")
     write_pdf(data, sections, paths.pdf)
     return paths
+
+
+def capacity_report(
+    source: str | Path | Results, *, target_s: float = DEFAULT_TARGET_S
+) -> pd.DataFrame:
+    """The N+1 table with recommended cores, one row per POP (its worst strategy and sweep
+    point), with the POP's city, lat and lon: what the report shows, as a DataFrame.
+
+    ``source`` is a run or sweep folder, or the Results of :func:`wansim.simulate`.
+    See :mod:`wansim.report.capacity` for the model.
+    """
+    analysis = analyse(read_report_data(source), target_s)
+    if analysis.capacity.empty:
+        return analysis.capacity
+    places = analysis.pops[["pop", "city", "lat", "lon"]]
+    return analysis.capacity.merge(places, on="pop", how="left")
 
 
 def render(folder: str | Path, out: str | Path | None = None) -> ReportPaths:

@@ -85,3 +85,23 @@ def test_tshark_agrees_on_a_fragmented_hybrid_handshake_with_rekeys(tmp_path):
     assert fragments == 6  # three 2-fragment requests: IKE_INTERMEDIATE, 2 x IKE_FOLLOWUP_KE
     exchanges = [f.exchange_type for f in frames]
     assert exchanges.count(43) == 3 and exchanges.count(44) == 6 and exchanges.count(36) == 4
+
+
+def test_tshark_agrees_on_ml_dsa_certificates_in_a_fragmented_ike_auth(tmp_path):
+    """RFC 7427 with ML-DSA-65: IKE_AUTH carries CERT + AUTH in 8 SKF fragments each way."""
+    run = run_handshake("aes256gcm16-prfsha256-x25519", port_4500=True, auth="mldsa65", seed=5)
+    pcap = tmp_path / "mldsa.pcap"
+    pcap.write_bytes(pcap_bytes(run.datagrams))
+    lines = [decryption_table_line_for(k.spi_i, k.spi_r, k.keys) for k in run.key_sets]
+    frames = ike_frames(pcap, key_lines=lines)
+    ours = _our_view(run)
+    assert len(frames) == len(ours) == 18 and not [f for f in frames if f.malformed]
+    for frame, (exchange, mid, response, top, inner) in zip(frames, ours, strict=True):
+        assert (frame.exchange_type, frame.message_id, frame.is_response) == (
+            exchange,
+            mid,
+            response,
+        )
+        assert frame.payloads == top
+        if inner:  # the reassembled IKE_AUTH messages: IDi, CERT, ..., AUTH, SA, TSi, TSr
+            assert frame.decrypted == inner and 37 in inner and 39 in inner

@@ -55,9 +55,16 @@ import click
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write Wireshark ikev2_decryption_table lines, one per key set.",
 )
+@click.option(
+    "--auth",
+    type=click.Choice(["psk", "ecdsa-p256", "ecdsa-p384", "mldsa44", "mldsa65", "mldsa87"]),
+    default="psk",
+    show_default=True,
+    help="PSK, or RFC 7427 signatures with certificates sent in CERT payloads.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable rows.")
 def handshake(proposal, esp_proposal, fragment_size, port_4500, rekey, backend, pcap_path,
-              keys_path, as_json) -> None:  # fmt: skip
+              keys_path, auth, as_json) -> None:  # fmt: skip
     """Show what IKE PROPOSAL (strongSwan syntax) puts on the wire.
 
     Example: wansim handshake aes256gcm16-prfsha256-x25519-ke1_mlkem768 --port-4500
@@ -70,7 +77,7 @@ def handshake(proposal, esp_proposal, fragment_size, port_4500, rekey, backend, 
     try:
         run = run_handshake(
             proposal, esp_proposal, fragment_size=fragment_size, port_4500=port_4500,
-            rekey=rekey, backend=backend,
+            rekey=rekey, backend=backend, auth=auth,
         )  # fmt: skip
     except BackendUnavailable as error:
         raise click.UsageError(str(error)) from None

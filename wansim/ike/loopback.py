@@ -169,6 +169,7 @@ def run_handshake(
     seed: int = 0,
     one_way_s: float = 0.010,
     psk: str = "wansim-example-psk",
+    auth: str = "psk",
     initiator_addr: Addr = ("192.0.2.1", 500),
     responder_addr: Addr = ("192.0.2.2", 500),
 ) -> HandshakeRun:
@@ -181,7 +182,7 @@ def run_handshake(
     common = dict(
         ike_proposals=ike_proposals, esp_proposals=esp_proposals, psk=psk,
         fragment_size=fragment_size, port_4500="always" if port_4500 else "auto",
-        backend=backend,
+        backend=backend, auth=auth,
     )  # fmt: skip
     ci = IkeConfig(**common, local_id="initiator.example", remote_id="responder.example",
                    local_ts=("198.51.100.0/24",), remote_ts=("203.0.113.0/24",))  # fmt: skip

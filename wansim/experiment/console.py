@@ -7,6 +7,7 @@ with ETA, and stays silent when stdout is not a terminal (CI logs, pipes, `make`
 
 from __future__ import annotations
 
+import os
 import sys
 import traceback
 from collections.abc import Iterator
@@ -32,6 +33,10 @@ def exit_codes(debug: bool) -> Iterator[None]:
         yield
     except (click.exceptions.Exit, click.ClickException, SystemExit, KeyboardInterrupt):
         raise
+    except BrokenPipeError:
+        # the reader (`| head`) went away: stop quietly, as the Python docs recommend
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
     except BAD_INPUT as exc:
         if debug:
             traceback.print_exc()

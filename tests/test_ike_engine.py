@@ -12,6 +12,7 @@ import random
 import pytest
 from ike_harness import Harness
 
+from tests.vectors import load_strongswan_run, requires_vectors
 from wansim.ike.config import IkeConfig
 from wansim.ike.events import (
     AuthenticationFailed,
@@ -111,29 +112,37 @@ def test_handshake_completes_with_identical_keys(proposal, round_trips):
     assert len(i.key_sets) == round_trips - 1
 
 
+def _conversation(wire_datagrams) -> list[tuple[int, bool, int]]:
+    """(exchange type, response, IKE length) of each IKE datagram."""
+    out = []
+    for data in wire_datagrams:
+        ike = data[4:] if data[:4] == bytes(4) else data
+        out.append((ike[18], bool(ike[19] & 0x20), len(ike)))
+    return out
+
+
+@requires_vectors
 def test_sizes_match_the_strongswan_61_capture():
-    """The vector's conversation, message by message (IKE message lengths)."""
+    """The vector's conversation (shared/vectors/strongswan-6.1-x25519-mlkem768, the same
+    proposals, IDs, selectors, MOBIKE on, fragment_size 1280): handshake with a 2-fragment
+    IKE_INTERMEDIATE, Child SA rekey with PFS + IKE_FOLLOWUP_KE, old Child SA Delete, IKE
+    SA rekey, old IKE SA Delete — every datagram's exchange, direction and IKE length equal
+    to the capture's, in order."""
+    capture = [d.ike for d in load_strongswan_run().datagrams if d.ike is not None]
     h, wire, i, r = handshake(
         "aes256gcm16-prfsha256-x25519-ke1_mlkem768",
         "aes256gcm16-x25519-ke1_mlkem768",
         port_4500="always",
     )
-    assert sizes(wire, "IKE_SA_INIT") == [(248,), (256,)]
-    # the ML-KEM-768 request misses the 1248-byte limit on port 4500: two fragments
-    assert sizes(wire, "IKE_INTERMEDIATE") == [(1248, 66), (1153,)]
-    assert sizes(wire, "IKE_AUTH") == [(287,), (226,)]
-    wire.clear()
     i.rekey_child(h.now)
     h.run()
-    assert sizes(wire, "CREATE_CHILD_SA") == [(245,), (242,)]
-    assert sizes(wire, "IKE_FOLLOWUP_KE") == [(1248, 75), (1153,)]
-    assert sizes(wire, "INFORMATIONAL") == [(69,), (69,)]  # Delete of the old Child SA
-    wire.clear()
     i.rekey_ike(h.now)
     h.run()
-    assert sizes(wire, "CREATE_CHILD_SA") == [(189,), (198,)]  # digest §1.6 IKE rekey row
-    assert sizes(wire, "IKE_FOLLOWUP_KE") == [(1248, 75), (1153,)]
-    assert sizes(wire, "INFORMATIONAL") == [(65,), (57,)]  # Delete(IKE), empty answer
+    ours = _conversation(s.data for s in h.wire)
+    assert len(ours) == 21
+    assert ours == _conversation(capture)[: len(ours)]
+    assert sizes(wire, "IKE_INTERMEDIATE") == [(1248, 66), (1153,)]  # 1249 misses 1248
+    assert sizes(wire, "CREATE_CHILD_SA") == [(245,), (242,), (189,), (198,)]
     assert_same_keys(i, r)
 
 

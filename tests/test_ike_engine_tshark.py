@@ -11,8 +11,10 @@ every reassembled SKF message to the same inner payload types we sent.
 from __future__ import annotations
 
 import pytest
+from test_ike_engine import handshake
 
 from tests.tshark import ike_frames
+from tests.vectors import VECTORS_DIR, requires_vectors
 from wansim.ike.loopback import run_handshake
 from wansim.ike.message import Message, parse_payload_chain
 from wansim.ike.pcap import decryption_table_line_for, pcap_bytes
@@ -105,3 +107,37 @@ def test_tshark_agrees_on_ml_dsa_certificates_in_a_fragmented_ike_auth(tmp_path)
         assert frame.payloads == top
         if inner:  # the reassembled IKE_AUTH messages: IDi, CERT, ..., AUTH, SA, TSi, TSr
             assert frame.decrypted == inner and 37 in inner and 39 in inner
+
+
+@requires_vectors
+def test_same_payloads_in_the_same_order_as_strongswan(tmp_path):
+    """tshark decodes (and decrypts) the strongSwan 6.1 capture and our conversation with
+    the same proposals: every message has the same top-level and inner payload types in
+    the same order — handshake, Child SA rekey with IKE_FOLLOWUP_KE, IKE SA rekey."""
+    vector_lines = [
+        line
+        for line in (VECTORS_DIR / "keys-ikev2_decryption_table.txt").read_text().splitlines()
+        if line and not line.startswith("#")
+    ]
+    theirs = ike_frames(VECTORS_DIR / "capture.pcap", key_lines=vector_lines)
+    h, wire, i, r = handshake(
+        "aes256gcm16-prfsha256-x25519-ke1_mlkem768", "aes256gcm16-x25519-ke1_mlkem768",
+        port_4500="always",
+    )  # fmt: skip
+    i.rekey_child(h.now)
+    h.run()
+    i.rekey_ike(h.now)
+    h.run()
+    pcap = tmp_path / "ours.pcap"
+    addr = {"i": "192.0.2.1", "r": "192.0.2.2"}
+    conversation = [(s.at, (addr[s.src], s.dst_addr[1]), s.dst_addr, s.data) for s in h.wire]
+    pcap.write_bytes(pcap_bytes(conversation))
+    lines = [decryption_table_line_for(k.spi_i, k.spi_r, k.keys) for k in i.key_sets]
+    ours = ike_frames(pcap, key_lines=lines)
+
+    def shape(frames):
+        return [(f.exchange_type, f.is_response, f.payloads, f.decrypted) for f in frames]
+
+    assert len(ours) == 21
+    assert all(f.decrypted is not None for f in ours if f.payloads[-1] in (46, 53))
+    assert shape(ours) == shape(theirs)[: len(ours)]

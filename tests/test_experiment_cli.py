@@ -123,3 +123,13 @@ def test_sweep_scheduler_needs_dask_and_report_needs_results(tmp_path: Path) -> 
     assert not (tmp_path / "s").exists()
     result = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert result.exit_code == 2 and "neither a wansim run" in result.output
+
+
+def test_validate_keys_lists_every_setting_with_its_default() -> None:
+    result = CliRunner().invoke(main, ["validate", "--keys"])
+    assert result.exit_code == 0
+    rows = {line.split()[0]: line for line in result.output.splitlines()}
+    assert '"4h"' in rows["ike.rekey_time"] and "strongSwan 4h" in rows["ike.rekey_time"]
+    assert "(required)" in rows["failures.scheduled[].pop"]
+    assert {"sweep.replications", "pop.cores", "anycast.detection.silent"} <= set(rows)
+    assert all(len(line.split(None, 2)) == 3 for line in result.output.splitlines())

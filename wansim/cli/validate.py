@@ -8,15 +8,22 @@ from wansim.experiment.console import debug_option, exit_codes
 
 
 @click.command()
-@click.argument("file")
+@click.argument("file", required=False)
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a setting, e.g. --set pop.cores=8 (repeatable).")
+@click.option("--keys", is_flag=True,
+              help="List every setting an experiment file accepts, with default and meaning.")
 @debug_option
-def validate(file: str, overrides: tuple[str, ...], debug: bool) -> None:
+def validate(file: str | None, overrides: tuple[str, ...], keys: bool, debug: bool) -> None:
     """Check experiment FILE (a path or a bundled name) and summarise it.
 
     Every problem is listed with its dotted path and TOML line; exit code 2 if any.
     """
+    if keys:
+        _print_keys()
+        return
+    if file is None:
+        raise click.UsageError("give an experiment FILE (or --keys)")
     with exit_codes(debug):
         from wansim.experiment import catalogue, load_experiment
         from wansim.experiment.bundled import resolve
@@ -39,3 +46,14 @@ def validate(file: str, overrides: tuple[str, ...], debug: bool) -> None:
                    + (", random failures" if config.failures.random else ""))
         click.echo(f"  run: {format_duration(config.run.duration)} simulated, "
                    f"seed {config.run.seed}; sweep: {runs} run(s)")
+
+
+def _print_keys() -> None:
+    from wansim.experiment.schema import settings
+
+    rows = list(settings())
+    key_width = max(len(key) for key, _, _ in rows)
+    default_width = min(max(len(default) for _, default, _ in rows), 24)
+    for key, default, description in rows:
+        shown = default if len(default) <= default_width else default[: default_width - 1] + "…"
+        click.echo(f"{key:<{key_width}}  {shown:<{default_width}}  {description}")

@@ -2,8 +2,8 @@
 
 An experiment file has one table per concern — `[topology]`, `[sites]`, `[ike]` (with
 `[ike.child]`), `[pop]`, `[anycast]`, `[failures]`, `[failover]`, `[run]`, `[outputs]`,
-`[sweep]` — and every key has a one-line description (`wansim validate --help`, or
-`ExperimentConfig.model_json_schema()`). Unknown keys are errors, never ignored.
+`[sweep]` — and every key has a one-line description (`wansim validate --keys` lists
+them all). Unknown keys are errors, never ignored.
 
 Conventions:
 
@@ -12,8 +12,8 @@ Conventions:
 * IKE timer names are strongSwan's (`rekey_time`, `rand_time`, `life_time`, `dpd_delay`,
   `retransmit_timeout`, `fragment_size`); defaults are strongSwan's, or a branch-router
   profile's (:mod:`wansim.experiment.profiles`).
-* Proposal strings are strongSwan's (`aes256gcm16-prfsha384-ecp384-ke1_mlkem768`) and are
-  checked with :mod:`wansim.ike.proposals` when it is installed.
+* Proposal strings are strongSwan's (`aes256gcm16-prfsha384-ecp384-ke1_mlkem768`), checked
+  with :mod:`wansim.ike.proposals`.
 * POP codes and regions are checked against the loaded topology.
 
 The simulator (:func:`wansim.simulate`) takes an :class:`ExperimentConfig`; files are read
@@ -172,7 +172,7 @@ class BackboneConfig(Section):
     """The POP-to-POP backbone graph and how fast light crosses it."""
 
     file: str | None = None
-    """GraphML/GML file of backbone links; None builds k-nearest plus meshed regional hubs."""
+    """GraphML/GML file of backbone links; unset builds k-nearest plus meshed regional hubs."""
     k_nearest: int = Field(default=3, ge=1)
     """Each POP is linked to its k nearest POPs when no file is given."""
     stretch: float = Field(default=1.3, ge=1.0)
@@ -187,9 +187,9 @@ class TopologyConfig(Section):
     pops: str = "cloudflare"
     """Bundled POP list name ("cloudflare", or a small test topology) or a path to a POP CSV."""
     only: StrTuple | None = None
-    """Keep only these POP codes (e.g. ["FRA", "AMS", "LHR"]); None keeps all."""
+    """Keep only these POP codes (e.g. ["FRA", "AMS", "LHR"]); unset keeps all."""
     regions: StrTuple | None = None
-    """Keep only POPs in these regions (e.g. ["Europe"]); None keeps all."""
+    """Keep only POPs in these regions (e.g. ["Europe"]); unset keeps all."""
     backbone: BackboneConfig = BackboneConfig()
     """The backbone graph between POPs."""
 
@@ -229,13 +229,13 @@ class SitesConfig(Section):
     file: str | None = None
     """CSV of sites (name, lat, lon, optional access profile); exclusive with `count`."""
     region_weights: dict[str, float] | None = None
-    """Relative share of generated sites per POP region; None = proportional to POP count."""
+    """Relative share of generated sites per POP region; unset = proportional to POP count."""
     mean_distance_km: float = Field(default=40.0, ge=0)
     """Mean distance of a generated site from the POP city it clusters around (exponential)."""
     max_distance_km: float = Field(default=300.0, ge=0)
     """Generated sites are at most this far from their POP city."""
     access_mix: dict[str, float] | None = None
-    """Share of generated sites per access profile (fibre, cable, dsl, lte); None = default mix."""
+    """Share of generated sites per access profile (fibre, cable, dsl, lte); unset = default mix."""
     access: AccessOverrides = AccessOverrides()
     """Access-link properties forced on every site (e.g. {loss = 0.01})."""
     start_window: Duration = 60.0
@@ -397,7 +397,7 @@ class PopConfig(Section):
     half_open_timeout: Duration = Field(default=30.0, gt=0)
     """A half-open IKE SA is dropped after this long (strongSwan 30 s)."""
     handshake_rate_cap: float | None = Field(default=None, gt=0)
-    """Max new IKE_SA_INIT accepted per second per POP; None = no cap (excess is dropped)."""
+    """Max new IKE_SA_INIT accepted per second per POP; unset = no cap (excess is dropped)."""
 
     @field_validator("cores_by_pop", mode="before")
     @classmethod
@@ -482,7 +482,7 @@ class FailuresConfig(Section):
     regional: tuple[RegionalFailure, ...] = ()
     """Correlated failures of whole regions ([[failures.regional]] entries)."""
     random: RandomFailures | None = None
-    """Random per-POP failures; None = none."""
+    """Random per-POP failures; unset = none."""
 
 
 # --------------------------------------------------------------------------- [failover]

@@ -87,6 +87,8 @@ def test_run_id_is_the_resolved_config_not_its_spelling() -> None:
     b = parse_experiment(TINY.replace('duration = "10m"', "duration = 600"))
     c = parse_experiment(TINY.replace('duration = "10m"', 'duration = "11m"'))
     assert run_id(a) == run_id(b) != run_id(c)
+    reworded = parse_experiment(TINY.replace('name = "tiny"', 'name = "t2"\ndescription = "x"'))
+    assert run_id(reworded) == run_id(a)
 
 
 def test_mean_ci_is_the_student_t_interval() -> None:

@@ -42,8 +42,12 @@ _PACKAGES = (
 
 
 def run_id(config: ExperimentConfig) -> str:
-    """16 hex digits of SHA-256 over the resolved config (without its sweep table)."""
-    resolved = config.model_dump(mode="json", exclude={"sweep"})
+    """16 hex digits of SHA-256 over the resolved config.
+
+    Only what changes the results counts: the sweep table, the name and the description
+    are left out, so rewording an experiment does not orphan a half-finished sweep.
+    """
+    resolved = config.model_dump(mode="json", exclude={"sweep", "name", "description"})
     canonical = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -454,3 +454,18 @@ def test_an_acceptable_kei_guess_is_taken_without_an_invalid_ke_round_trip():
     established = h.of_type("i", IkeSaEstablished)[0]
     assert established.ke_methods == ("ecp256",) and established.round_trips == 2
     assert not h.of_type("i", KeyExchangeRedirected)
+
+
+def test_followup_with_an_unknown_link_gets_state_not_found():
+    """RFC 9370 §2.2.3: an IKE_FOLLOWUP_KE whose ADDITIONAL_KEY_EXCHANGE link matches no
+    pending CREATE_CHILD_SA is answered with STATE_NOT_FOUND."""
+    from wansim.ike.constants import ExchangeType, NotifyType
+    from wansim.ike.payloads import KeyExchange, Notify
+
+    h, wire, i, r = handshake(HYBRID)
+    share = get_kex("mlkem768").initiate().share
+    payloads = [KeyExchange(36, share), Notify(NotifyType.ADDITIONAL_KEY_EXCHANGE, b"\x99")]
+    i._request(i._gen, ExchangeType.IKE_FOLLOWUP_KE, payloads, h.now, lambda *a: None)
+    h.run()
+    assert wire[-1].payloads == "SK{N(STATE_NOT_FOUND)}"
+    assert r.established and i.established

@@ -33,6 +33,9 @@ def run(file: str, out: Path | None, seed: int | None, overrides: tuple[str, ...
         settings = list(overrides) + ([f"run.seed={seed}"] if seed is not None else [])
         config = load_experiment(resolve(file), settings)
         out = out if out is not None else Path("results") / config.name
+        if config.sweep.grid or config.sweep.replications > 1:
+            click.echo("note: [sweep] is ignored by `run` (one run of the base settings); "
+                       "use `wansim sweep` for the grid", err=True)
         with progress_bar(f"simulating {config.name}", counted=False):
             folder, ran = run_experiment(config, out)
         if not ran:

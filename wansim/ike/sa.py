@@ -329,7 +329,12 @@ class IkeSa:
 
     `initiator` is the original role. Addresses are `(ip, port)` with port 500; after
     IKE_SA_INIT the SA floats to 4500 (with the non-ESP marker) when NAT is detected or
-    `config.port_4500 == "always"`.
+    `config.port_4500 == "always"`. Injected: `random_bytes(n)` for SPIs, nonces, IVs and
+    link values; `kex_factory(token)` for key exchanges (default `wansim.crypto.get_kex`
+    with `config.backend`); `trace(WireMessage)` called for every message sent;
+    `credentials=(private key, DER certificate)` for signature auth (default: made on
+    first use). State to read: `state`, `established`, `closed`, `ike_spis`, `keys`,
+    `key_sets`, `children` (by our inbound SPI), `nat_detected`, `established_at`.
     """
 
     def __init__(
@@ -387,7 +392,6 @@ class IkeSa:
         self._int_auth = keymat.IntAuthChain()
         self._round_trips = 0
         self._child_spi = b""
-        self._child_proposal_sent = None
         # rekeys, commands, retries
         self._rekey: _Rekey | None = None  # the run we requested
         self._superseded: set[bytes] = set()  # Child SAs rekeyed, awaiting their Delete

@@ -469,3 +469,23 @@ def test_followup_with_an_unknown_link_gets_state_not_found():
     h.run()
     assert wire[-1].payloads == "SK{N(STATE_NOT_FOUND)}"
     assert r.established and i.established
+
+
+def test_a_cookie_retry_repeats_the_request_with_only_the_cookie_added():
+    """RFC 7296 §2.6: the retry carries N(COOKIE) first and the rest unchanged (same
+    SPIi, KEi and Ni), so no second key generation is charged."""
+    ci, cr = configs("aes256gcm16-prfsha256-x25519")
+    rng = random.Random(5)
+    i = IkeSa(ci, initiator=True, local_addr=("192.0.2.1", 500), remote_addr=("192.0.2.2", 500),
+              random_bytes=rng.randbytes)  # fmt: skip
+    g = Gateway(cr, local_addr=("192.0.2.2", 500), random_bytes=rng.randbytes,
+                gateway=GatewayConfig(cookie_threshold=0))  # fmt: skip
+    h = Harness(i, g)
+    i.initiate(0.0)
+    h.run()
+    first, second = [s.data for s in h.wire if s.src == "i"][:2]
+    cookie = 4 + 4 + 32  # Notify header, protocol/SPI size/type, SHA-256
+    assert len(second) == len(first) + cookie
+    assert second[:16] == first[:16] and second[28 + cookie :] == first[28:]
+    ops = [e.crypto_ops for e in h.of_type("i", ExchangeCompleted) if e.exchange == "IKE_SA_INIT"]
+    assert ops == [(("x25519", "initiate"),), (("x25519", "finish"),)]

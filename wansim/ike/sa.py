@@ -990,12 +990,16 @@ class IkeSa:
     def _offers_addke(self) -> bool:
         return any(has_addke(p) for p in self._offer())
 
-    def _send_sa_init(self, now: float) -> None:
+    def _send_sa_init(self, now: float, *, new_ke: bool = True) -> None:
+        """Send (or, after COOKIE / INVALID_KE_PAYLOAD, resend) the IKE_SA_INIT request.
+        SPIi and Ni stay the same across retries; a COOKIE retry also keeps KEi (digest
+        §7.2: "the rest unchanged"), an INVALID_KE retry needs a key of the wanted group."""
         gen = self._gen
         ops: list[CryptoOp] = []
-        self._pending = self._kex_factory(self._ke_token).initiate()
-        ops.append((self._ke_token, "initiate"))
         kex = self._kex_factory(self._ke_token)
+        if new_ke or self._pending is None:
+            self._pending = kex.initiate()
+            ops.append((self._ke_token, "initiate"))
         payloads: list[Payload] = []
         if self._cookie is not None:
             payloads.append(Notify(NotifyType.COOKIE, self._cookie))
@@ -1188,7 +1192,7 @@ class IkeSa:
                     KeyExchangeRedirected(gen.spis, now, "IKE_SA_INIT", token, self._ke_token)
                 )
                 self._ke_token = token
-            self._send_sa_init(now)
+            self._send_sa_init(now, new_ke=invalid_ke is not None)
             return
         error = _error_notify(message.payloads)
         if error is not None:

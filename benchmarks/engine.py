@@ -1,7 +1,8 @@
-"""The IKE engine's own cost per full handshake, with the crypto taken out.
+"""The IKE engine's own cost per handshake and per rekey, with the crypto taken out.
 
-One handshake = two `IkeSa` engines (initiator and responder, strongSwan profile, PSK,
-first Child SA, fragment_size 1280 on port 4500) driven to completion by the in-memory
+One handshake (or one Child / IKE SA rekey) = two `IkeSa` engines (initiator and
+responder, strongSwan profile, PSK, first Child SA, fragment_size 1280 on port 4500)
+driven to completion by the in-memory
 `wansim.ike.loopback.Harness`: building, protecting, fragmenting, parsing and
 reassembling every message, proposal selection, state handling and events on both ends.
 
@@ -42,6 +43,13 @@ PROPOSALS = (
     "aes256gcm16-prfsha256-x25519-ke1_mlkem768-ke2_mlkem1024",
     "aes256-sha256-x25519-ke1_mlkem768",
 )
+# (operation, IKE proposal): handshakes for every proposal, rekeys for two of them; the
+# Child SAs use the IKE proposal's key exchanges for PFS (ESP = IKE minus the PRF).
+RUNS = [("handshake", p) for p in PROPOSALS] + [
+    (operation, p)
+    for operation in ("child rekey", "IKE rekey")
+    for p in (PROPOSALS[1], PROPOSALS[3])
+]
 
 
 class Clock:
@@ -96,14 +104,18 @@ def install(clock: Clock) -> None:
 
 @functools.cache
 def _configs(proposal: str) -> tuple[IkeConfig, IkeConfig]:
-    """One config per side and proposal, shared by every handshake (as a POP shares its)."""
-    common = dict(ike_proposals=(proposal,), psk="bench-psk", port_4500="always")
+    """One config per side and proposal, shared by every run (as a POP shares its)."""
+    esp = "-".join(t for t in proposal.split("-") if not t.startswith("prf"))
+    common = dict(ike_proposals=(proposal,), esp_proposals=(esp,), psk="bench-psk",
+                  port_4500="always")  # fmt: skip
     ci = IkeConfig(**common, local_id="site.example", remote_id="pop.example")
     cr = IkeConfig(**common, local_id="pop.example", remote_id="site.example")
     return ci, cr
 
 
-def one_handshake(proposal: str, clock: Clock, seed: int) -> float:
+def one_run(operation: str, proposal: str, clock: Clock, seed: int) -> float:
+    """Thread CPU seconds of one handshake, or of one rekey (with its Delete exchange) of
+    an SA established beforehand, both ends together."""
     ci, cr = _configs(proposal)
     rng = random.Random(seed)
     kexes = {}
@@ -133,32 +145,36 @@ def one_handshake(proposal: str, clock: Clock, seed: int) -> float:
     harness = Harness(i, r)
     i.initiate(0.0)
     harness.run()
-    elapsed = time.thread_time() - start
     if not (i.established and r.established):
         raise RuntimeError(f"{proposal}: handshake did not complete")
-    return elapsed
+    if operation != "handshake":
+        clock.reset()
+        start = time.thread_time()
+        (i.rekey_child if operation == "child rekey" else i.rekey_ike)(harness.now)
+        harness.run()
+    return time.thread_time() - start
 
 
 def measure(rounds: int) -> list[dict]:
     clock = Clock()
     install(clock)
-    samples = {p: {"total": [], "kex": [], "symmetric": [], "schedule": []} for p in PROPOSALS}
+    samples = {run: {"total": [], "kex": [], "symmetric": [], "schedule": []} for run in RUNS}
     for n in range(rounds):
-        for proposal in PROPOSALS:  # interleaved, so load bursts spread over all rows
+        for run in RUNS:  # interleaved, so load bursts spread over all rows
             clock.reset()
-            total = one_handshake(proposal, clock, seed=n)
-            samples[proposal]["total"].append(total)
+            total = one_run(*run, clock, seed=n)
+            samples[run]["total"].append(total)
             for key, value in clock.spent.items():
-                samples[proposal][key].append(value)
+                samples[run][key].append(value)
     rows = []
-    for proposal, s in samples.items():
+    for (operation, proposal), s in samples.items():
         engine = [
             t - k - y - c
             for t, k, y, c in zip(s["total"], s["kex"], s["symmetric"], s["schedule"], strict=True)
         ]
         row = {key: statistics.median(values) * 1e6 for key, values in s.items()}
         row["engine"] = statistics.median(engine) * 1e6
-        row["proposal"] = proposal
+        row["proposal"], row["operation"] = proposal, operation
         rows.append(row)
     return rows
 
@@ -166,26 +182,29 @@ def measure(rounds: int) -> list[dict]:
 def section(rows: list[dict], rounds: int) -> str:
     import cryptography
 
-    base = next(r["engine"] for r in rows if r["proposal"] == PROPOSALS[0])
+    base = rows[0]["engine"]
     lines = [
         BEGIN,
-        "## IKE engine cost per handshake (`benchmarks/engine.py`)",
+        "## IKE engine cost per handshake and rekey (`benchmarks/engine.py`)",
         "",
         f"Thread CPU time, median of {rounds} interleaved rounds; one run on "
         f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
         f"cryptography {cryptography.__version__}. Both engines of one handshake "
         "(IKE_SA_INIT, one IKE_INTERMEDIATE per ADDKE, IKE_AUTH with PSK and the first "
-        "Child SA; strongSwan profile, port 4500, fragment_size 1280) in one process. "
+        "Child SA; strongSwan profile, port 4500, fragment_size 1280) in one process, "
+        "or one rekey of an established SA initiated by the site (CREATE_CHILD_SA with PFS, "
+        "one IKE_FOLLOWUP_KE per ADDKE, then the Delete of the old SA). "
         "`engine` = total minus the time inside key exchanges, SK protection "
         "(seal/open) and the key schedule (prf/prf+), measured by timing wrappers.",
         "",
-        "| proposal | total µs | key exchanges µs | SK seal/open µs | prf/prf+ µs "
-        "| engine µs | engine × x25519 |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| operation | proposal | total µs | key exchanges µs | SK seal/open µs | prf/prf+ µs "
+        "| engine µs | engine × x25519 handshake |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
-            f"| {r['proposal']} | {r['total']:.0f} | {r['kex']:.0f} | {r['symmetric']:.0f} "
+            f"| {r['operation']} | {r['proposal']} | {r['total']:.0f} | {r['kex']:.0f} "
+            f"| {r['symmetric']:.0f} "
             f"| {r['schedule']:.0f} | {r['engine']:.0f} | {r['engine'] / base:.2f} |"
         )
     lines += [

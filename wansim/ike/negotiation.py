@@ -5,6 +5,7 @@ operations the state machine needs on top of `wansim.ike.proposals` (RFC 7296 §
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 
 from wansim.ike import keymat
@@ -68,14 +69,18 @@ def narrow(ours: tuple[TrafficSelector, ...], theirs: tuple[TrafficSelector, ...
 
 
 def ts_text(selectors) -> tuple[str, ...]:
-    out = []
-    for s in selectors:
-        try:
-            net = ipaddress.summarize_address_range(s.start_address, s.end_address)
-            out.extend(str(n) for n in net)
-        except (TypeError, ValueError):
-            out.append(str(s))
-    return tuple(out)
+    """Selectors as CIDR prefixes (a range that is no prefix becomes several)."""
+    return tuple(text for s in selectors for text in _prefixes(s))
+
+
+@functools.lru_cache(maxsize=1024)
+def _prefixes(selector: TrafficSelector) -> tuple[str, ...]:
+    """Memoised (a pure function of a frozen selector): summarising ranges is slow."""
+    try:
+        nets = ipaddress.summarize_address_range(selector.start_address, selector.end_address)
+        return tuple(str(n) for n in nets)
+    except (TypeError, ValueError):
+        return (str(selector),)
 
 
 # --- proposals (on top of wansim.ike.proposals) --------------------------------------

@@ -300,3 +300,17 @@ def test_whole_handshakes_match_the_digest_table(proposal, packets, kilobytes):
     assert sum(r.fragments for r in run.rows) == packets
     ip_bytes = sum(r.ip_bytes for r in run.rows)
     assert kilobytes * 1000 <= ip_bytes <= kilobytes * 1000 * 1.1
+
+
+def test_profiles_and_vendor_id_change_only_the_optional_payloads():
+    """profile="minimal" drops strongSwan's optional notifies; a vendor ID adds its payload."""
+    _, wire, _, _ = handshake(HANDSHAKES[0][0], profile="minimal")
+    assert wire[0].payloads == (
+        "SA, KE(CURVE25519), Nonce, N(NAT_DETECTION_SOURCE_IP), "
+        "N(NAT_DETECTION_DESTINATION_IP), N(IKEV2_FRAGMENTATION_SUPPORTED)"
+    )
+    assert wire[0].fragment_bytes == (232 - 16 - 8,)  # no hash algorithms, no REDIRECT
+    strongswan_vid = bytes.fromhex("882fe56d6fd20dbc2251613b2ebe5beb")
+    _, wire, i, r = handshake(HANDSHAKES[0][0], vendor_id=strongswan_vid)
+    assert wire[0].fragment_bytes == (232 + 4 + 16,) and wire[0].payloads.endswith("V")
+    assert i.established and r.established

@@ -135,3 +135,24 @@ def test_the_gateway_can_rekey_and_delete_its_sas():
     g.delete(rekeyed.new_ike_spis[0], h.now)
     h.run()
     assert i.closed and not g.sas
+
+
+def test_ipv6_endpoints_and_selectors():
+    """IPv6 addresses (NAT-D over 16-byte addresses), IPv6 selectors, and fragments sized
+    for a 40-byte IP header: 1280 - 40 - 8 = 1232-byte datagrams on port 4500."""
+    ci, cr = configs(HYBRID, port_4500="always")
+    ci = ci.model_copy(update={"local_ts": ("2001:db8:1::/48",), "remote_ts": ("2001:db8:2::/48",)})
+    cr = cr.model_copy(update={"local_ts": ("2001:db8:2::/48",), "remote_ts": ("2001:db8:1::/48",)})
+    a, b = ("2001:db8::1", 500), ("2001:db8::2", 500)
+    i = IkeSa(ci, initiator=True, local_addr=a, remote_addr=b,
+              random_bytes=random.Random(1).randbytes)  # fmt: skip
+    r = IkeSa(cr, initiator=False, local_addr=b, remote_addr=a,
+              random_bytes=random.Random(2).randbytes)  # fmt: skip
+    h = Harness(i, r, initiator_addr=a, responder_addr=b)
+    i.initiate(0.0)
+    h.run()
+    assert i.established and r.established and not i.nat_detected
+    assert max(len(s.data) for s in h.wire) == 1232
+    (child,) = i.children.values()
+    assert (child.local_ts, child.remote_ts) == (("2001:db8:1::/48",), ("2001:db8:2::/48",))
+    assert_same_keys(i, r)

@@ -16,9 +16,9 @@ from wansim.experiment.runner import run_experiment, run_sweep
 from wansim.report import build_report
 from wansim.report.capacity import failover_moves
 from wansim.report.data import read_report_data
-from wansim.report.sections import analyse, failover_section, ms, rebuild_world
+from wansim.report.sections import analyse, failover_section, ms, pct, rebuild_world
 
-# Four POPs, a dozen branches, ten simulated minutes; Frankfurt fails silently after five:
+# Four POPs, a dozen branches, ten simulated minutes; Frankfurt fails silently after four:
 # one second of simulation on one core, yet every section of the report has data.
 TINY_TOML = """
 name = "tiny"
@@ -125,7 +125,7 @@ def test_run_report_numbers_come_from_the_run(run_dir, run_report):
         assert f"<td>{pop}</td>" in sections["cpu"]
     assert (capacity["worst_neighbour"] != capacity["pop"]).all()
     peak = res.pop_load.groupby("pop")["cpu_utilisation"].max()
-    assert f"{peak.max():.1%}" in sections["cpu"]
+    assert pct(peak.max()) in sections["cpu"]
     # provenance names the seed and the crypto backend of every key exchange
     assert "<td>3</td>" in sections["provenance"]
     for token, backend in res.manifest["crypto_backend"].items():

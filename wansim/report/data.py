@@ -54,7 +54,8 @@ class ReportData:
 
 
 def point_label(values: dict[str, Any]) -> str:
-    """`pop.cores=4, ike.proposals=[...]` with proposal lists shortened to their text."""
+    """`proposals=x25519+mlkem768, cores=4`: grid values by their last key, proposal
+    lists by their key exchanges."""
     parts = []
     for key, value in values.items():
         if isinstance(value, str) and value.startswith("["):
@@ -63,6 +64,10 @@ def point_label(values: dict[str, Any]) -> str:
             except ValueError:
                 pass
         if isinstance(value, list):
+            if key.endswith("proposals"):  # the key exchanges say what differs
+                from wansim.report.plots import short_proposal
+
+                value = [short_proposal(v) for v in value]
             value = " | ".join(map(str, value))
         parts.append(f"{key.split('.')[-1]}={value}")
     return ", ".join(parts)

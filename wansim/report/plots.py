@@ -310,6 +310,8 @@ def sweep_metric(aggregate: pd.DataFrame, metric: str, *, x: str, hue: str | Non
         half = group["ci_half_width"].fillna(0) * scale
         label_text = short_proposal(_first(label)) if hue == "ike.proposals" else str(label)
         ax.errorbar(xs, group["mean"] * scale, yerr=half, marker="o", capsize=3, label=label_text)
+    if pd.api.types.is_numeric_dtype(rows[x]):
+        ax.set_xticks(sorted(rows[x].unique()))
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or metric)
     ax.grid(True, alpha=0.3)

@@ -21,7 +21,7 @@ from wansim.report.capacity import (
     capacity_table,
     failover_moves,
 )
-from wansim.report.data import ReportData, RunInfo
+from wansim.report.data import ReportData, RunInfo, point_label
 from wansim.sim.metrics import HANDSHAKE_KINDS
 
 TOP_POPS = 30
@@ -62,6 +62,14 @@ def ms(seconds: float | None) -> str:
     if seconds is None or not np.isfinite(seconds):
         return "–"
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def pct(fraction: float | None) -> str:
+    """A utilisation as a percentage, with two significant digits when below 1 %."""
+    if fraction is None or not np.isfinite(fraction):
+        return "–"
+    value = fraction * 100
+    return f"{value:.1f}%" if value >= 1 or value == 0 else f"{value:.2g}%"
 
 
 def duration(seconds: float) -> str:
@@ -199,15 +207,16 @@ def summary_section(data: ReportData, analysis: Analysis) -> Section:
         storm = data.handshakes[(data.handshakes["strategy"] == strategy)
                                 & (data.handshakes["kind"] == "reestablish")]
         bullets.append(
-            f"Failover under {strategy}: {len(group)} site outages, p50 {ms(p50)}, "
+            f"Failover under {strategy}: {len(group)} site outages"
+            f"{' (all runs)' if data.kind == 'sweep' else ''}, p50 {ms(p50)}, "
             f"p99 {ms(p99)}; {len(storm)} re-establishing handshakes."
         )
     cap = analysis.capacity
     if len(cap):
         busiest = cap.sort_values("peak_cpu", ascending=False).iloc[0]
         bullets.append(
-            f"Busiest POP {busiest['pop']}: CPU peaks at {busiest['peak_cpu']:.0%} of "
-            f"{busiest['cores']} cores (headroom {busiest['headroom']:.0%})."
+            f"Busiest POP {busiest['pop']}: CPU peaks at {pct(busiest['peak_cpu'])} of "
+            f"{busiest['cores']} cores (headroom {pct(busiest['headroom'])})."
         )
         short = cap[cap["recommended_cores"].astype("Float64").fillna(np.inf) > cap["cores"]]
         if short.empty:
@@ -257,37 +266,38 @@ def _numeric_grid(data: ReportData) -> str | None:
     return data.grid[0] if data.grid else None
 
 
+SWEEP_METRICS = {
+    "latency_s.p99": "handshake p99",
+    "latency_s_by_kind.initial.p99": "initial p99",
+    "failover_s.total_s.p99": "failover p99",
+    "peak_cpu_utilisation": "peak CPU",
+}
+
+
 def sweep_table(data: ReportData) -> pd.DataFrame:
-    """Headline metrics per grid point: mean ± CI half-width, n replications."""
+    """Headline metrics per grid point and strategy: mean ± 95 % CI half-width (n runs)."""
     agg = data.aggregate
-    wanted = [m for m in agg["metric"].unique()
-              if m.endswith((".latency_s.p99", ".failover_s.total_s.p99",
-                             ".peak_cpu_utilisation"))]
-    rows = agg[agg["metric"].isin(wanted)]
-    out = rows.assign(
-        point=rows[list(data.grid)].astype(str).agg(", ".join, axis=1) if data.grid else "",
-        value=[_mean_ci(r.metric, r.mean, r.ci_half_width) for r in rows.itertuples()],
+    parts = agg["metric"].str.extract(r"^strategies\.([^.]+)\.(.+)$")
+    rows = agg.assign(strategy=parts[0], name=parts[1].map(SWEEP_METRICS)).dropna(
+        subset=["name"])
+    if rows.empty:
+        return pd.DataFrame()
+    grid = list(data.grid)
+    rows = rows.assign(
+        point=rows[grid].apply(lambda r: point_label(dict(zip(grid, r, strict=True))), axis=1)
+        if grid else "",
+        value=[_mean_ci(r.name, r.mean, r.ci_half_width) for r in rows.itertuples()],
     )
-    table = out.pivot_table(index="point", columns="metric", values="value", aggfunc="first")
+    table = rows.pivot_table(index=["point", "strategy", "n"], columns="name", values="value",
+                             aggfunc="first", sort=False)
+    table = table[[c for c in SWEEP_METRICS.values() if c in table.columns]]
     table.columns.name = None
-    table = table.reset_index()
-    table["point"] = table["point"].map(_shorten_point)
-    return table
+    return table.reset_index().rename(columns={"n": "runs"})
 
 
-def _mean_ci(metric: str, mean: float, half: float) -> str:
-    if metric.endswith("peak_cpu_utilisation"):
-        text = f"{mean:.1%}"
-        return text if pd.isna(half) else f"{text} ± {half:.1%}"
-    text = ms(mean)
-    return text if pd.isna(half) else f"{text} ± {ms(half)}"
-
-
-def _shorten_point(text: str) -> str:
-    for token in text.split(", "):
-        if token.startswith('["'):
-            text = text.replace(token, plots.short_proposal(json.loads(token)[0]))
-    return text
+def _mean_ci(name: str, mean: float, half: float) -> str:
+    fmt = pct if name == "peak CPU" else ms
+    return fmt(mean) if pd.isna(half) else f"{fmt(mean)} ± {fmt(half)}"
 
 
 def latency_section(data: ReportData) -> Section:
@@ -305,8 +315,9 @@ def latency_section(data: ReportData) -> Section:
     if data.kind == "sweep":
         others = [g for g in data.grid if g != "ike.proposals"]
         if others:
-            hs = hs.assign(series=hs["proposal"].map(plots.short_proposal) + " · "
-                           + hs[others].astype(str).agg(", ".join, axis=1))
+            labels = hs[others].apply(
+                lambda r: point_label(dict(zip(others, r, strict=True))), axis=1)
+            hs = hs.assign(series=hs["proposal"].map(plots.short_proposal) + " · " + labels)
             hue = "series"
     section.figures.append((plots.latency_cdf(hs, hue=hue), "Latency CDF per proposal and kind"))
     section.tables.append(("Latency percentiles", latency_table(data.handshakes)))
@@ -371,13 +382,13 @@ def _capacity_rows(cap: pd.DataFrame, target_s: float) -> pd.DataFrame:
     return pd.DataFrame({
         "POP": rows["pop"],
         "cores": rows["cores"],
-        "peak CPU": rows["peak_cpu"].map("{:.1%}".format),
-        "headroom": rows["headroom"].map("{:.1%}".format),
+        "peak CPU": rows["peak_cpu"].map(pct),
+        "headroom": rows["headroom"].map(pct),
         "service/exchange": rows["service_s"].map(ms),
         "peak exch/s": rows["peak_rate"].map("{:.1f}".format),
         "worst neighbour": rows["worst_neighbour"].fillna("–"),
         "N+1 exch/s": rows["n1_rate"].map("{:.1f}".format),
-        "N+1 CPU": rows["n1_utilisation"].map("{:.1%}".format),
+        "N+1 CPU": rows["n1_utilisation"].map(pct),
         "measured in failure": rows["failure_peak_rate"].map(
             lambda v: "–" if pd.isna(v) else f"{v:.1f}/s"),
         "N+1 p99 (model)": rows["n1_p99_s"].map(ms),

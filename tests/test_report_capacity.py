@@ -157,7 +157,7 @@ def test_capacity_table_on_hand_built_tables():
     hs = pd.DataFrame({
         "site": ["a", "b", "c"], "pop": ["X", "X", "Y"], "outcome": "established",
         "latency_s": [0.10, 0.12, 0.05], "cpu_wait_s": [0.0, 0.02, 0.0],
-        "round_trips": [3, 3, 3],
+        "round_trips": [3, 3, 3], "retransmissions": 0,
     })
     shares = pd.DataFrame({"failed_pop": ["X", "Y"], "pop": ["Y", "X"], "share": [0.5, 1.0]})
     inputs = CapacityInputs(cores={"X": 2, "Y": 1}, resolution_s=10.0,

@@ -20,8 +20,9 @@ The model, stated once so the report can quote it:
   as the sum of ``n`` independent exchange waits: ``K ~ Binomial(n, C)`` of them wait, and
   the sum of those is Gamma(K, (c − a)/s). Its p99 is solved exactly for that mixture.
 * **Predicted p99 latency** = p99 of the run's latency without CPU queueing
-  (``latency_s − cpu_wait_s``: round trips, retransmissions, service time) + p99 of the
-  CPU wait; adding two p99s over-states the p99 of the sum, again towards more cores.
+  (``latency_s − cpu_wait_s``: round trips and service times, over the handshakes that
+  needed no retransmission — timeouts are not a CPU matter) + p99 of the CPU wait; adding
+  two p99s over-states the p99 of the sum, again towards more cores.
 * **Recommended cores**: the least ``c`` whose predicted p99 meets the target at the
   N+1 load. When the latency floor alone misses the target, no core count can help and
   the POP is reported as network-bound.
@@ -217,8 +218,13 @@ def _in_windows(at: pd.Series, width: float, windows) -> pd.Series:
 
 
 def latency_floor(handshakes: pd.DataFrame, q: float) -> pd.DataFrame:
-    """Per POP: q-quantile of latency without CPU queueing, and the exchanges per handshake."""
-    ok = handshakes[handshakes["outcome"] == "established"]
+    """Per POP: q-quantile of latency without CPU queueing, and exchanges per handshake.
+
+    Over established handshakes that needed no retransmission: a lost datagram or a dead
+    POP costs whole retransmission timeouts (seconds), which no number of cores can shorten.
+    """
+    ok = handshakes[(handshakes["outcome"] == "established")
+                    & (handshakes["retransmissions"] == 0)]
     ok = ok.assign(floor=ok["latency_s"] - ok["cpu_wait_s"])
     grouped = ok.groupby("pop")
     return pd.DataFrame(

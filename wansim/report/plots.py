@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from wansim.sim.metrics import HANDSHAKE_KINDS
 
@@ -87,6 +88,7 @@ def latency_cdf(handshakes: pd.DataFrame, *, hue: str | None = None) -> Figure:
             x, y = _ecdf(np.maximum(values, 1e-3))
             ax.step(x, y, where="post", color=colours[label], label=f"{label} (n={len(x)})")
         ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_title(kind.replace("_", " "))
         ax.set_xlabel("latency (ms)")
         ax.axhline(0.99, color="grey", lw=0.6, ls=":")
@@ -143,7 +145,8 @@ def pop_cpu(capacity: pd.DataFrame, *, top: int = 30) -> Figure:
     x = np.arange(len(rows))
     ax.bar(x - 0.2, rows["peak_cpu"] * 100, 0.4, label="measured peak (busiest bin)")
     ax.bar(x + 0.2, rows["n1_utilisation"] * 100, 0.4, label="N+1: + worst neighbour (model)")
-    ax.axhline(100, color="black", lw=0.8)
+    if max(rows["peak_cpu"].max(), rows["n1_utilisation"].max()) > 0.5:
+        ax.axhline(100, color="black", lw=0.8)  # else the axis scales to the small bars
     ax.set_xticks(x, [f"{p}\n{c} cores" for p, c in zip(rows["pop"], rows["cores"], strict=True)],
                   fontsize=7)
     ax.set_ylabel("CPU utilisation (%)")

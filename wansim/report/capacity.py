@@ -10,7 +10,9 @@ The model, stated once so the report can quote it:
 * **N+1**: when POP F fails, each site F served moves to its next preferred healthy POP
   (the run's own anycast catchments, rebuilt from the manifest's config and seed). A POP P
   absorbs the fraction of F's exchanges whose sites move to P; its **worst neighbour** is
-  the F that sends it most. ``λ_N+1 = λ_P + max_F λ_F · share(F→P)``.
+  the F that sends it most. ``λ_N+1 = λ_P + max_F λ_F · share(F→P)``, or the busiest bin
+  measured during an injected failure if that is higher (a re-handshake storm is a burst
+  the steady-rate model does not see).
 * **Queueing** (M/M/c, Erlang C): with offered load ``a = λ·s`` and ``c > a`` cores an
   exchange waits with probability ``C(c, a)``, and then for an exponential time of rate
   ``(c − a)/s``. The cost table gives nearly constant service times per exchange type,
@@ -256,7 +258,9 @@ def capacity_table(
     else:
         worst = pd.DataFrame(columns=["failed_pop", "extra"])
     table["worst_neighbour"] = table["pop"].map(worst["failed_pop"])
-    table["n1_rate"] = table["peak_rate"] + table["pop"].map(worst["extra"]).fillna(0.0)
+    modelled = table["peak_rate"] + table["pop"].map(worst["extra"]).fillna(0.0)
+    # a storm is a burst, not a rate: when the run measured more, plan for what it measured
+    table["n1_rate"] = np.fmax(modelled, table["failure_peak_rate"])
     table["n1_erlangs"] = table["n1_rate"] * table["service_s"].fillna(0.0)
     table["n1_utilisation"] = table["n1_erlangs"] / table["cores"]
     table = table.merge(latency_floor(handshakes, inputs.quantile), on="pop", how="left")

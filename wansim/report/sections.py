@@ -422,7 +422,7 @@ def cpu_section(data: ReportData, analysis: Analysis) -> Section:
         "its worst neighbour's failure sends it: the sites that neighbour served move to their "
         "next preferred POP in this run's own anycast catchments, weighted by the exchanges "
         "they made. 'Measured in failure' is the busiest bin observed during an injected "
-        "failure, for comparison with the model.",
+        "failure; when it is higher (a re-handshake storm is a burst), the N+1 rate is that.",
         f"Shown: the {min(TOP_POPS, len(cap))} POPs with the highest N+1 load, each at its "
         "worst strategy (and sweep point); capacity.csv beside this report lists every POP.",
     ]

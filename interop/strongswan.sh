@@ -51,12 +51,16 @@ mount_api() {
 setup() {
     [[ $(id -u) -eq 0 ]] || die "setup needs root (debootstrap, chroot); run it as root"
     if [[ -f "$STAMP" ]]; then echo "chroot ready: $CHROOT ($(cat "$STAMP"))"; return; fi
+    # One builder at a time (two test runs may start together); the winner's chroot is reused.
+    mkdir -p "$(dirname "$CHROOT")"
+    exec 9>"$CHROOT.lock"
+    flock -w 1800 9 || die "another build of $CHROOT holds $CHROOT.lock"
+    if [[ -f "$STAMP" ]]; then echo "chroot ready: $CHROOT ($(cat "$STAMP"))"; return; fi
     command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
     local url; url=$(mirror)
     local t0=$SECONDS
     if [[ ! -x "$CHROOT/usr/bin/apt-get" ]]; then
         rm -rf "$CHROOT.partial"
-        mkdir -p "$(dirname "$CHROOT")"
         echo "debootstrap sid from $url into $CHROOT (takes minutes)" >&2
         debootstrap --variant=minbase sid "$CHROOT.partial" "$url" >&2 \
             || die "debootstrap sid from $url failed (see output above); is the mirror reachable?"

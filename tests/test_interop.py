@@ -10,7 +10,8 @@ events, and charon's own log lines.
 
 Needs root (debootstrap, chroot): the chroot is built on first use by
 `interop/strongswan.sh setup` and reused. When it cannot be built the tests FAIL with the
-reason; they are never skipped. Run them with `make interop`.
+reason; they are never skipped. Run them with `make interop` (marker `interop`). The
+tests without charon (wansim to wansim over real UDP, CLI input errors) run in `make test`.
 """
 
 from __future__ import annotations
@@ -19,13 +20,18 @@ import asyncio
 import os
 import shutil
 import socket
+import subprocess
+import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 
 from tests.sysdeps import _install
 from tests.tshark import ike_frames
+from wansim.cli import main
 from wansim.ike.config import IkeConfig
 from wansim.ike.constants import NON_ESP_MARKER
 from wansim.ike.events import (
@@ -39,9 +45,29 @@ from wansim.ike.sa import IkeSa
 from wansim.interop.session import ResponderThread, SessionResult, initiate
 from wansim.interop.strongswan import Charon, CharonConfig, StrongswanError, setup_chroot
 
-pytestmark = pytest.mark.interop
 
-CHARON_PORT, CHARON_NAT_T_PORT, WANSIM_PORT = 45500, 45501, 46500
+def _free_udp_ports(count: int) -> list[int]:
+    """`count` consecutive free UDP ports on 127.0.0.1 below the ephemeral range, chosen by
+    PID so two test runs on one machine (CI and a developer) do not collide."""
+    for attempt in range(200):
+        base = 20000 + (os.getpid() * 7 + attempt * 31) % 10000
+        sockets = []
+        try:
+            for port in range(base, base + count):
+                probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                sockets.append(probe)
+                probe.bind(("127.0.0.1", port))
+            return list(range(base, base + count))
+        except OSError:
+            continue
+        finally:
+            for probe in sockets:
+                probe.close()
+    raise RuntimeError("no free block of UDP ports on 127.0.0.1")
+
+
+CHARON_PORT, CHARON_NAT_T_PORT, WANSIM_PORT, SPARE_PORT = _free_udp_ports(4)
+INSTANCE = f"interop{os.getpid()}"  # charon instance names, unique per test run
 PSK = "wansim-interop-psk-not-a-secret"
 INITIATOR_ID, RESPONDER_ID = "initiator.interop.example", "responder.interop.example"
 INITIATOR_TS, RESPONDER_TS = "198.51.100.0/24", "203.0.113.0/24"
@@ -110,7 +136,7 @@ def chroot() -> None:
 
 def _charon(case: Case, *, initiator: bool, psk: str = PSK, **extra) -> CharonConfig:
     return CharonConfig(
-        name="interop-i" if initiator else "interop-r",
+        name=f"{INSTANCE}-{'i' if initiator else 'r'}",
         port=CHARON_PORT,
         port_nat_t=CHARON_NAT_T_PORT,
         remote_port=WANSIM_PORT,
@@ -169,6 +195,7 @@ def _ke_methods(events, kind) -> list[tuple[str, ...]]:
 # --- wansim initiator -> charon responder -----------------------------------------------------
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_wansim_initiator_with_charon_responder(chroot, case):
     with Charon(_charon(case, initiator=False)) as charon:
@@ -190,6 +217,7 @@ def test_wansim_initiator_with_charon_responder(chroot, case):
     assert max(b for m in result.sent for b in m.fragment_bytes) <= limit
 
 
+@pytest.mark.interop
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
 def test_charon_initiator_with_wansim_responder(chroot, case):
     responder = _responder(_wansim(case, initiator=False), timeout_s=20)
@@ -224,6 +252,7 @@ def _wait_for(charon: Charon, text: str, timeout_s: float = 10) -> None:
 # --- failures, cookies, and an independent parser ----------------------------------------------
 
 
+@pytest.mark.interop
 def test_wrong_psk_fails_cleanly_when_wansim_initiates(chroot):
     with Charon(_charon(HYBRID, initiator=False)) as charon:
         result = _wansim_initiates(_wansim(HYBRID, initiator=True, psk="not-the-psk"))
@@ -234,6 +263,7 @@ def test_wrong_psk_fails_cleanly_when_wansim_initiates(chroot):
     assert "IKE_SA wansim[1] established" not in log
 
 
+@pytest.mark.interop
 def test_wrong_psk_fails_cleanly_when_charon_initiates(chroot):
     responder = _responder(_wansim(HYBRID, initiator=False, psk="not-the-psk"), timeout_s=8)
     with Charon(_charon(HYBRID, initiator=True)) as charon:
@@ -248,7 +278,7 @@ def test_wrong_psk_fails_cleanly_when_charon_initiates(chroot):
 
 def _leave_half_open_sa() -> None:
     """One IKE_SA_INIT to charon that is never continued: a half-open SA from 127.0.0.1."""
-    local, charon = ("127.0.0.1", WANSIM_PORT + 1), ("127.0.0.1", CHARON_PORT)
+    local, charon = ("127.0.0.1", SPARE_PORT), ("127.0.0.1", CHARON_PORT)
     sa = IkeSa(_wansim(HYBRID, initiator=True), initiator=True, local_addr=local,
                remote_addr=charon)  # fmt: skip
     sa.initiate(0.0)
@@ -260,6 +290,7 @@ def _leave_half_open_sa() -> None:
         sock.recvfrom(65535)  # charon's IKE_SA_INIT response: the SA is now half-open
 
 
+@pytest.mark.interop
 def test_wansim_answers_charons_cookie_challenge(chroot):
     # cookie_threshold_ip = 1: charon demands a COOKIE from the 2nd half-open SA per address.
     with Charon(_charon(HYBRID, initiator=False, cookie_threshold_ip=1)) as charon:
@@ -273,6 +304,7 @@ def test_wansim_answers_charons_cookie_challenge(chroot):
     assert len(init_requests) == 2  # the first, and the one carrying the COOKIE
 
 
+@pytest.mark.interop
 def test_charon_answers_wansims_cookie_challenge(chroot):
     responder = _responder(_wansim(HYBRID, initiator=False), cookie_threshold=0, timeout_s=20)
     with Charon(_charon(HYBRID, initiator=True)) as charon:
@@ -287,6 +319,7 @@ def test_charon_answers_wansims_cookie_challenge(chroot):
     assert "generating IKE_SA_INIT request 0 [ N(COOKIE) SA KE" in log
 
 
+@pytest.mark.interop
 def test_tshark_decodes_and_decrypts_a_real_conversation(chroot, tmp_path):
     """Both sides' messages, as captured by our driver, parse and decrypt in tshark."""
     with Charon(_charon(HYBRID, initiator=False)) as charon:
@@ -305,3 +338,143 @@ def test_tshark_decodes_and_decrypts_a_real_conversation(chroot, tmp_path):
     # IKE_SA_INIT, IKE_INTERMEDIATE, IKE_AUTH, Child rekey (CREATE_CHILD_SA + IKE_FOLLOWUP_KE),
     # Delete of the old Child SA, IKE rekey (+ IKE_FOLLOWUP_KE), Delete old IKE SA, Delete.
     assert [f.exchange_type for f in requests] == [34, 43, 35, 36, 44, 37, 36, 44, 37, 37]
+
+
+# --- the CLI against charon ---------------------------------------------------------------------
+
+
+WANSIM = str(Path(sys.executable).with_name("wansim"))  # the venv's console script
+
+
+def _cli(*args: str, timeout_s: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [WANSIM, "interop", *args],
+        capture_output=True, text=True, timeout=timeout_s, check=False,
+    )  # fmt: skip
+
+
+def _cli_options(case: Case, psk_file, *, initiator: bool) -> list[str]:
+    i = 0 if initiator else 1
+    ids, ts = (INITIATOR_ID, RESPONDER_ID), (INITIATOR_TS, RESPONDER_TS)
+    return [
+        "--proposal", case.ike, "--esp-proposal", case.esp, "--psk-file", str(psk_file),
+        "--local-id", ids[i], "--remote-id", ids[1 - i], "--local-ts", ts[i],
+        "--remote-ts", ts[1 - i], "--nat-t-marker", "--timeout", "20",
+    ]  # fmt: skip
+
+
+@pytest.mark.interop
+def test_cli_initiate_exits_0_or_names_the_notify(chroot, tmp_path):
+    good, bad = tmp_path / "psk", tmp_path / "wrong-psk"
+    good.write_text(PSK + "\n")
+    bad.write_text("not-the-psk\n")
+    common = [f"127.0.0.1:{CHARON_PORT}", "--local", f"127.0.0.1:{WANSIM_PORT}",
+              "--nat-t-port", str(CHARON_NAT_T_PORT)]  # fmt: skip
+    with Charon(_charon(HYBRID, initiator=False)):
+        refused = _cli("initiate", *common, *_cli_options(HYBRID, bad, initiator=True))
+        done = _cli(
+            "initiate", *common, *_cli_options(HYBRID, good, initiator=True), "--rekey-child",
+            "--pcap", str(tmp_path / "run.pcap"), "--keys", str(tmp_path / "run.keys"),
+        )  # fmt: skip
+    assert refused.returncode == 1
+    assert "AUTHENTICATION_FAILED" in refused.stderr and len(refused.stderr.splitlines()) == 1
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "ok"
+    assert lines[0].startswith("IKE_SA_INIT") and "request   248 B in 1 dgram" in lines[0]
+    assert lines[1].startswith("IKE_INTERMEDIATE") and "request  1314 B in 2 dgram" in lines[1]
+    assert any(line.startswith("IKE_FOLLOWUP_KE") for line in lines)
+    assert len((tmp_path / "run.keys").read_text().splitlines()) == 2  # SA_INIT + ML-KEM
+    assert (tmp_path / "run.pcap").stat().st_size > 24 + 9 * 16
+
+
+@pytest.mark.interop
+def test_cli_respond_until_the_peer_deletes(chroot, tmp_path):
+    psk = tmp_path / "psk"
+    psk.write_text(PSK + "\n")
+    server = subprocess.Popen(
+        [WANSIM, "interop", "respond", f"127.0.0.1:{WANSIM_PORT}",
+         *_cli_options(HYBRID, psk, initiator=False)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        _wait_until_bound(WANSIM_PORT)
+        with Charon(_charon(HYBRID, initiator=True)) as charon:
+            up = charon.initiate()
+            charon.swanctl("--terminate", "--ike", "wansim", "--timeout", "5")
+        out, err = server.communicate(timeout=30)
+    finally:
+        server.kill()
+    assert up.returncode == 0, up.output
+    assert server.returncode == 0, err
+    assert out.splitlines()[-1] == "ok" and "IKE_AUTH" in out
+
+
+def _wait_until_bound(port: int, timeout_s: float = 20) -> None:
+    """Until something holds UDP 127.0.0.1:`port` (the CLI needs a moment to import)."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return
+        time.sleep(0.05)
+    raise AssertionError(f"nothing bound UDP port {port} within {timeout_s} s")
+
+
+# --- without charon: wansim to wansim over real UDP, and CLI input errors -----------------------
+
+
+@pytest.mark.parametrize("float_to_nat_t", [False, True], ids=["port-as-given", "floated"])
+def test_wansim_to_wansim_over_udp_loopback(float_to_nat_t):
+    """The driver on real sockets: a hybrid handshake and both rekeys between two engines.
+    Floated: the initiator moves to "4500" after IKE_SA_INIT, which the driver maps onto
+    the responder's real port, with the non-ESP marker on every datagram."""
+    responder = ResponderThread(
+        _wansim(HYBRID, initiator=False), ("127.0.0.1", 0), always_marker=float_to_nat_t,
+        timeout_s=20,
+    )  # fmt: skip
+    port = responder.local_addr[1]
+    config = _wansim(HYBRID, initiator=True)
+    if float_to_nat_t:
+        config = config.model_copy(update={"port_4500": "always"})
+    result = asyncio.run(
+        initiate(
+            config, ("127.0.0.1", port), always_marker=float_to_nat_t,
+            nat_t_port=port if float_to_nat_t else None, rekey_child=True, rekey_ike=True,
+            timeout_s=20,
+        )
+    )  # fmt: skip
+    answered = responder.join()
+    assert result.ok, result.failure
+    assert answered.ok, answered.failure
+    established = [e for e in result.events if isinstance(e, IkeSaEstablished)]
+    assert [e.ke_methods for e in established] == [("x25519", "mlkem768")]
+    assert established[0].port == (4500 if float_to_nat_t else 500)  # the engine's view
+    assert _ke_methods(answered.events, IkeSaRekeyed) == [("x25519", "mlkem768")]
+    marked = [d.payload.startswith(NON_ESP_MARKER) for d in result.capture]
+    assert all(marked) if float_to_nat_t else not any(marked)
+    # Both ends derived the same key sets, in the same order.
+    assert result.key_lines == answered.key_lines and len(result.key_lines) == 3
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["initiate", "localhost:500"], "not an IPv4 address"),
+        (["initiate", "127.0.0.1"], "not ADDRESS:PORT"),
+        (["initiate", "127.0.0.1:500", "--proposal", "aes256gcm16-prfsha256-x25520"], "x25520"),
+        (["respond", "127.0.0.1:0", "--fragment-size", "100"], "100"),
+    ],
+)
+def test_cli_rejects_bad_input_with_exit_2(tmp_path, args, message):
+    psk = tmp_path / "psk"
+    psk.write_text("secret\n")
+    base = ["--esp-proposal", "aes256gcm16", "--psk-file", str(psk), "--local-id", "a.example",
+            "--remote-id", "b.example"]  # fmt: skip
+    if "--proposal" not in args:
+        base += ["--proposal", "aes256gcm16-prfsha256-x25519"]
+    done = CliRunner().invoke(main, ["interop", *args, *base])
+    assert done.exit_code == 2
+    assert message in done.output

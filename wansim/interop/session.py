@@ -14,6 +14,7 @@ import asyncio
 import os
 import socket
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -188,13 +189,13 @@ async def respond(
     nat_t_port: int | None = None,
     timeout_s: float = 60.0,
     random_bytes: RandomBytes = os.urandom,
-    ready: asyncio.Event | None = None,
+    on_ready: Callable[[Addr], None] | None = None,
 ) -> SessionResult:
     """Answer peers on `local` until `count` IKE SAs were established and then deleted.
 
     A `Gateway` demultiplexes the peers' IKE SAs and demands a COOKIE once
-    `cookie_threshold` half-open SAs exist (0: always). `ready` is set once the socket is
-    bound, so a caller can start the peer only then.
+    `cookie_threshold` half-open SAs exist (0: always). `on_ready` is called with the
+    bound address once the socket is open, so a caller can start the peer only then.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -219,8 +220,8 @@ async def respond(
         )
 
     _, driver = await loop.create_datagram_endpoint(make, sock=sock)
-    if ready is not None:
-        ready.set()
+    if on_ready is not None:
+        on_ready(driver.local_addr)
     try:
         if not await session.wait_for(IkeSaEstablished, count, deadline):
             if session.result.failure is None:
@@ -239,32 +240,30 @@ async def respond(
 
 class ResponderThread:
     """`respond()` on its own event loop in a thread, while the caller drives the peer
-    (tests and scripts run charon from the main thread)."""
+    (tests and scripts run charon from the main thread). `local_addr` is the bound address."""
 
     def __init__(self, config: IkeConfig, local: Addr, **options: Any) -> None:
         self.result: SessionResult | None = None
+        self.local_addr: Addr | None = None
         self._error: BaseException | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(
             target=self._run, args=(config, local, options), daemon=True
         )
         self._thread.start()
-        if not self._ready.wait(10):
+        if not self._ready.wait(10) or self.local_addr is None:
             raise RuntimeError(f"the responder did not bind {local[0]}:{local[1]}: {self._error}")
 
-    def _run(self, config: IkeConfig, local: Addr, options: dict) -> None:
-        async def main() -> SessionResult:
-            ready = asyncio.Event()
-            task = asyncio.create_task(respond(config, local, ready=ready, **options))
-            waiter = asyncio.create_task(ready.wait())
-            await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
-            self._ready.set()
-            return await task
+    def _bound(self, addr: Addr) -> None:
+        self.local_addr = addr
+        self._ready.set()
 
+    def _run(self, config: IkeConfig, local: Addr, options: dict) -> None:
         try:
-            self.result = asyncio.run(main())
+            self.result = asyncio.run(respond(config, local, on_ready=self._bound, **options))
         except BaseException as error:  # handed to join()
             self._error = error
+        finally:
             self._ready.set()
 
     def join(self, timeout_s: float = 60) -> SessionResult:

@@ -8,13 +8,17 @@ replication the interval is undefined (NaN): one sample says nothing about its s
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from scipy import stats
+
+from wansim.experiment.store import SUMMARY, runs_table
 
 CONFIDENCE = 0.95
 NOT_METRICS = frozenset({"seed"})
@@ -78,3 +82,15 @@ def aggregate(runs: pd.DataFrame, summaries: Mapping[str, Mapping[str, Any]],
             rows.append(row)
     columns = [*point_columns, *AGGREGATE_COLUMNS]
     return pd.DataFrame(rows, columns=columns)
+
+
+def aggregate_folder(runs_dir: Path, planned: list[dict[str, Any]], grid_paths: list[str]
+                     ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(runs table, aggregate) of the finished runs among `planned` (sweep.json "runs")."""
+    runs = runs_table(planned, runs_dir)
+    finished = runs[runs["complete"]] if len(runs) else runs
+    summaries = {
+        rid: json.loads((runs_dir / rid / SUMMARY).read_text())
+        for rid in finished["run_id"].unique()
+    } if len(finished) else {}
+    return runs, aggregate(finished, summaries, grid_paths)

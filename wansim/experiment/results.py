@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from wansim.experiment.aggregate import aggregate_folder
 from wansim.experiment.store import is_complete, read_run, runs_table
 
 if TYPE_CHECKING:
@@ -38,8 +39,9 @@ class SweepResults:
 
     @cached_property
     def aggregate(self) -> pd.DataFrame:
-        """Mean, std and 95 % CI per grid point and summary metric (see aggregate.py)."""
-        return pd.read_parquet(self.path / "aggregate.parquet")
+        """Mean, std and 95 % CI per grid point and summary metric over the runs finished so
+        far (so a sweep still running, or killed, can be looked at)."""
+        return aggregate_folder(self.path / "runs", self.plan["runs"], list(self.plan["grid"]))[1]
 
     @cached_property
     def summary(self) -> dict[str, Any]:

@@ -28,15 +28,15 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import pandas as pd
 
-from wansim.experiment.aggregate import aggregate
+from wansim.experiment.aggregate import aggregate_folder
 from wansim.experiment.config import ExperimentConfig
 from wansim.experiment.store import (
+    SUMMARY,
     is_complete,
     jsonable,
     read_run,
     remove_stale,
     run_id,
-    runs_table,
     temporary_name,
     write_json_atomic,
     write_run,
@@ -49,7 +49,6 @@ if TYPE_CHECKING:
 SWEEP = "sweep.json"
 RUNS = "runs"
 AGGREGATE = "aggregate.parquet"
-SUMMARY = "summary.json"
 
 Executor = Literal["local", "dask"]
 Progress = Callable[[int, int], None]
@@ -240,21 +239,15 @@ def _dask(jobs: list[Job], workers: int | None, scheduler: str | None
 # ----------------------------------------------------------------------------- aggregate
 def write_aggregate(out: Path, config: ExperimentConfig, specs: list[RunSpec]) -> pd.DataFrame:
     """Aggregate the finished runs in plan order; write aggregate.parquet and summary.json."""
-    runs_dir = out / RUNS
-    runs = runs_table(_plan_document(config, specs)["runs"], runs_dir)
-    finished = runs[runs["complete"]]
-    summaries = {
-        rid: json.loads((runs_dir / rid / "summary.json").read_text())
-        for rid in finished["run_id"].unique()
-    }
-    table = aggregate(finished, summaries, list(config.sweep.grid))
+    runs, table = aggregate_folder(out / RUNS, _plan_document(config, specs)["runs"],
+                                   list(config.sweep.grid))
     tmp = out / temporary_name(AGGREGATE)
     table.to_parquet(tmp, index=False)
     os.replace(tmp, out / AGGREGATE)
     write_json_atomic(out / SUMMARY, {
         "experiment": config.name,
         "runs_planned": int(runs["run_id"].nunique()),
-        "runs_complete": int(finished["run_id"].nunique()),
+        "runs_complete": int(runs.loc[runs["complete"], "run_id"].nunique()),
         "replications": config.sweep.replications,
         "grid": config.sweep.grid,
         "confidence": 0.95,

@@ -183,7 +183,7 @@ def test_sigkilled_sweep_resumes_without_rerunning(local_sweep: Path, tmp_path: 
     assert 1 <= len(finished) < 4
     partial = wansim.load(out)  # a killed sweep can be looked at: finished runs only
     assert set(partial.runs.loc[partial.runs["complete"], "run_id"]) == set(finished)
-    assert partial.aggregate["n"].max() == 1
+    assert 1 <= partial.aggregate["n"].max() <= len(finished)
 
     result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True,
                             timeout=120)

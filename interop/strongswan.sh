@@ -103,7 +103,7 @@ start() {
     local name=${1:?start NAME CONFDIR} confdir=${2:?start NAME CONFDIR}
     require_ready; mount_api
     local dir; dir=$(rundir "$name")
-    [[ -f "$dir/charon.pid" ]] && kill -0 "$(cat "$dir/charon.pid")" 2>/dev/null \
+    [[ -f "$dir/charon.pid" ]] && alive "$(cat "$dir/charon.pid")" \
         && die "charon $name already runs (pid $(cat "$dir/charon.pid"))"
     mkdir -p "$dir/run"
     cp "$confdir/strongswan.conf" "$confdir/swanctl.conf" "$dir/"
@@ -119,7 +119,7 @@ start() {
     local i
     for i in $(seq 100); do
         [[ -S "$dir/charon.vici" ]] && break
-        kill -0 "$pid" 2>/dev/null \
+        alive "$pid" \
             || die "charon $name exited at start: $(tail -5 "$dir/charon.stdout" 2>/dev/null)"
         sleep 0.1
     done
@@ -146,18 +146,22 @@ initiate() {
     swanctl "$name" --initiate --child "$child" --timeout "${3:-20}"
 }
 
+# Running and not a zombie: charon is reparented to PID 1 once `start` returns, and a PID 1
+# that reaps lazily would otherwise make a dead charon look alive for seconds.
+alive() { [[ -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
+
 stop() {
     local name=${1:?stop NAME}
     local dir; dir=$(rundir "$name")
     [[ -f "$dir/charon.pid" ]] || { echo "charon $name not running"; return; }
     local pid; pid=$(cat "$dir/charon.pid")
-    if kill -0 "$pid" 2>/dev/null; then
+    if alive "$pid"; then
         kill -TERM "$pid"
         local i
-        for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-        kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
+        for i in $(seq 100); do alive "$pid" || break; sleep 0.05; done
+        alive "$pid" && kill -KILL "$pid"
     fi
-    rm -f "$dir/charon.pid"
+    rm -f "$dir/charon.pid" "$dir/run/charon.pid"
     echo "charon $name stopped"
 }
 
@@ -168,7 +172,7 @@ status() {
     for d in "$CHROOT"/var/lib/wansim-charon/*/; do
         [[ -f "$d/charon.pid" ]] || continue
         local pid; pid=$(cat "$d/charon.pid")
-        if kill -0 "$pid" 2>/dev/null; then echo "charon $(basename "$d"): running, pid $pid"
+        if alive "$pid"; then echo "charon $(basename "$d"): running, pid $pid"
         else echo "charon $(basename "$d"): dead (stale pid $pid)"; fi
     done
 }
@@ -179,7 +183,7 @@ clean() {
     [[ -f "$STAMP" || -x "$CHROOT/usr/bin/apt-get" ]] || die "$CHROOT does not look like our chroot"
     local d
     for d in "$CHROOT"/var/lib/wansim-charon/*/; do
-        [[ -f "$d/charon.pid" ]] && kill -0 "$(cat "$d/charon.pid")" 2>/dev/null \
+        [[ -f "$d/charon.pid" ]] && alive "$(cat "$d/charon.pid")" \
             && die "charon $(basename "$d") still runs; stop it first"
     done
     if mountpoint -q "$CHROOT/dev/net/tun"; then umount "$CHROOT/dev/net/tun"; fi

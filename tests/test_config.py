@@ -169,6 +169,8 @@ def test_overrides_are_toml_values_or_bare_words() -> None:
     assert config.topology.only == ("FRA",) and config.run.duration == 7200
     with pytest.raises(ExperimentError, match="pop.corez"):
         parse_experiment(MINIMAL, overrides=["pop.corez=8"])
+    swept = parse_experiment(MINIMAL, overrides=["sweep.grid.pop.cores=[1, 2]"])
+    assert swept.sweep.grid == {"pop.cores": [1, 2]}
     with pytest.raises(ExperimentError, match="KEY.PATH=VALUE"):
         parse_experiment(MINIMAL, overrides=["pop.cores"])
 

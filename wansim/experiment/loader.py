@@ -120,7 +120,7 @@ def _parse_overrides(
 ) -> list[tuple[tuple[str, ...], Any]]:
     """`a.b=value` strings (value read as TOML, else as a bare string) or a mapping."""
     if isinstance(overrides, Mapping):
-        return [(tuple(k.split(".")), v) for k, v in overrides.items()]
+        return [(_override_loc(k), v) for k, v in overrides.items()]
     parsed = []
     for item in overrides:
         key, sep, raw = item.partition("=")
@@ -132,8 +132,15 @@ def _parse_overrides(
             value = tomllib.loads(f"v = {raw.strip()}")["v"]
         except tomllib.TOMLDecodeError:
             value = raw.strip()  # a bare word such as fortios or 4h
-        parsed.append((tuple(key.split(".")), value))
+        parsed.append((_override_loc(key), value))
     return parsed
+
+
+def _override_loc(key: str) -> tuple[str, ...]:
+    """`sweep.grid.pop.cores` names the grid entry "pop.cores", not a nested table."""
+    if key.startswith("sweep.grid."):
+        return ("sweep", "grid", key.removeprefix("sweep.grid."))
+    return tuple(key.split("."))
 
 
 def _set(data: dict[str, Any], loc: tuple[str, ...], value: Any) -> None:

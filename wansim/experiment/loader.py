@@ -232,6 +232,8 @@ def _is_setting(loc: tuple[str, ...]) -> bool:
 
 
 def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if getattr(annotation, "__origin__", None) is tuple:
+        return None  # an array of tables ([[failures.scheduled]]) is replaced whole
     for candidate in (annotation, *getattr(annotation, "__args__", ())):
         if isinstance(candidate, type) and issubclass(candidate, BaseModel):
             if candidate.__name__ == "Distribution":

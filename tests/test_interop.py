@@ -43,7 +43,13 @@ from wansim.ike.events import (
 from wansim.ike.pcap import pcap_bytes
 from wansim.ike.sa import IkeSa
 from wansim.interop.session import ResponderThread, SessionResult, initiate
-from wansim.interop.strongswan import Charon, CharonConfig, StrongswanError, setup_chroot
+from wansim.interop.strongswan import (
+    Charon,
+    CharonConfig,
+    StrongswanError,
+    sent_messages,
+    setup_chroot,
+)
 
 
 def _free_udp_ports(count: int) -> list[int]:
@@ -135,6 +141,11 @@ def chroot() -> None:
 
 
 def _charon(case: Case, *, initiator: bool, psk: str = PSK, **extra) -> CharonConfig:
+    settings = dict(
+        local_ts=INITIATOR_TS if initiator else RESPONDER_TS,
+        remote_ts=RESPONDER_TS if initiator else INITIATOR_TS,
+    )
+    settings.update(extra)
     return CharonConfig(
         name=f"{INSTANCE}-{'i' if initiator else 'r'}",
         port=CHARON_PORT,
@@ -145,10 +156,8 @@ def _charon(case: Case, *, initiator: bool, psk: str = PSK, **extra) -> CharonCo
         psk=psk,
         local_id=INITIATOR_ID if initiator else RESPONDER_ID,
         remote_id=RESPONDER_ID if initiator else INITIATOR_ID,
-        local_ts=INITIATOR_TS if initiator else RESPONDER_TS,
-        remote_ts=RESPONDER_TS if initiator else INITIATOR_TS,
         fragment_size=case.fragment_size,
-        **extra,
+        **settings,
     )
 
 
@@ -478,3 +487,51 @@ def test_cli_rejects_bad_input_with_exit_2(tmp_path, args, message):
     done = CliRunner().invoke(main, ["interop", *args, *base])
     assert done.exit_code == 2
     assert message in done.output
+
+
+# --- charon's config and log, without charon ----------------------------------------------------
+
+# Lines as charon 6.1 logs them (enc/net at level 1), trimmed from a fragment_size 576 run.
+CHARON_LOG = """\
+05:35:23.790 01[ENC] generating IKE_SA_INIT request 0 [ SA KE No N(NATD_S_IP) N(NATD_D_IP) ]
+05:35:23.790 01[NET] sending packet: from 127.0.0.1[45701] to 127.0.0.1[45600] (248 bytes)
+05:35:23.829 11[ENC] generating IKE_INTERMEDIATE request 1 [ KE ]
+05:35:23.829 11[ENC] splitting IKE message (1249 bytes) into 3 fragments
+05:35:23.829 11[ENC] generating IKE_INTERMEDIATE request 1 [ EF(1/3) ]
+05:35:23.829 11[ENC] generating IKE_INTERMEDIATE request 1 [ EF(2/3) ]
+05:35:23.829 11[ENC] generating IKE_INTERMEDIATE request 1 [ EF(3/3) ]
+05:35:23.829 11[NET] sending packet: from 127.0.0.1[45701] to 127.0.0.1[45600] (544 bytes)
+05:35:23.829 11[NET] sending packet: from 127.0.0.1[45701] to 127.0.0.1[45600] (544 bytes)
+05:35:23.830 04[NET] received packet: from 127.0.0.1[45600] to 127.0.0.1[45701] (544 bytes)
+05:35:23.829 11[NET] sending packet: from 127.0.0.1[45701] to 127.0.0.1[45600] (287 bytes)
+05:35:27.830 12[IKE] retransmit 1 of request with message ID 2
+05:35:27.830 12[NET] sending packet: from 127.0.0.1[45701] to 127.0.0.1[45600] (279 bytes)
+05:35:28.013 01[ENC] generating INFORMATIONAL response 8 [ ]
+05:35:28.013 01[NET] sending packet: from 127.0.0.1[45701] to 127.0.0.1[45600] (57 bytes)
+"""
+
+
+def test_sent_messages_reads_sizes_fragments_and_skips_retransmissions():
+    sent = sent_messages(CHARON_LOG)
+    assert [(m.exchange, m.message_id, m.is_response, m.datagram_bytes) for m in sent] == [
+        ("IKE_SA_INIT", 0, False, (248,)),
+        ("IKE_INTERMEDIATE", 1, False, (544, 544, 287)),
+        ("INFORMATIONAL", 8, True, (57,)),
+    ]
+    assert sent[0].payloads == "SA KE No N(NATD_S_IP) N(NATD_D_IP)"
+    assert sent[1].message_bytes == 1249 and sent[2].payloads == ""
+
+
+def test_charon_config_renders_and_refuses_unsafe_values():
+    config = _charon(HYBRID, initiator=False, cookie_threshold_ip=1)
+    settings = config.strongswan_conf("/var/lib/wansim-charon/x")
+    assert f"port = {CHARON_PORT}" in settings and "port_nat_t" in settings
+    assert "cookie_threshold_ip = 1" in settings and "fragment_size = 1280" in settings
+    assert "kernel-libipsec" in settings and "install_routes = no" in settings
+    connection = config.swanctl_conf()
+    assert f"proposals = {HYBRID.ike}" in connection and "local_addrs = 127.0.0.1" in connection
+    assert f'secret = "{PSK}"' in connection
+    with pytest.raises(ValueError, match="outside"):
+        _charon(HYBRID, initiator=False, local_ts="192.0.2.0/24")  # this host's own subnet
+    with pytest.raises(ValueError, match="unsafe"):
+        _charon(HYBRID, initiator=False, psk='x" } include /etc/passwd {')

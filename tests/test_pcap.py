@@ -355,3 +355,13 @@ def test_tshark_reassembles_our_ip_fragments_and_finds_valid_checksums(tmp_path)
         check=True,
     ).stdout.split()
     assert statuses and set(statuses) == {"1"}  # 0 bad, 1 good, 2 unverified (tshark)
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.one_of(st.text(max_size=30), st.tuples(st.text(max_size=20), st.integers())))
+def test_parse_endpoint_accepts_or_raises_value_error(value):
+    try:
+        host, port = parse_endpoint(value)
+    except ValueError:
+        return
+    assert str(ipaddress.IPv4Address(host)) == host and 0 <= port <= 0xFFFF

@@ -36,8 +36,8 @@ def run(file: str, out: Path | None, seed: int | None, overrides: tuple[str, ...
         if config.sweep.grid or config.sweep.replications > 1:
             click.echo("note: [sweep] is ignored by `run` (one run of the base settings); "
                        "use `wansim sweep` for the grid", err=True)
-        with progress_bar(f"simulating {config.name}", counted=False):
-            folder, ran = run_experiment(config, out)
+        with progress_bar(f"simulating {config.name}", counted=False) as update:
+            folder, ran = run_experiment(config, out, progress=update)
         if not ran:
             click.echo(f"{folder}: this run is already complete (same config and seed)")
             return

@@ -61,8 +61,8 @@ debug_option = click.option(
 
 @contextmanager
 def progress_bar(description: str, counted: bool = True) -> Iterator[object]:
-    """A rich progress bar with ETA (a spinner when not `counted`); yields
-    update(done, total); silent when stdout is not a terminal."""
+    """A rich progress bar with ETA; yields update(done, total); silent when stdout is not a
+    terminal. `counted` shows done/total (runs); otherwise a percentage (simulated time)."""
     if not sys.stdout.isatty():
         yield lambda done, total=None: None
         return
@@ -71,15 +71,15 @@ def progress_bar(description: str, counted: bool = True) -> Iterator[object]:
         MofNCompleteColumn,
         Progress,
         SpinnerColumn,
+        TaskProgressColumn,
         TextColumn,
         TimeElapsedColumn,
         TimeRemainingColumn,
     )
 
     columns = [SpinnerColumn(), TextColumn("{task.description}"), BarColumn()]
-    if counted:
-        columns += [MofNCompleteColumn(), TimeRemainingColumn()]
-    columns.append(TimeElapsedColumn())
+    columns += [MofNCompleteColumn() if counted else TaskProgressColumn(),
+                TimeRemainingColumn(), TimeElapsedColumn()]
     with Progress(*columns, transient=False) as progress:
         task = progress.add_task(description, total=None)
 

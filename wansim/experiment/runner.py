@@ -51,8 +51,8 @@ RUNS = "runs"
 AGGREGATE = "aggregate.parquet"
 
 Executor = Literal["local", "dask"]
-Progress = Callable[[int, int], None]
-"""Called as progress(done, total) whenever a run finishes or is found finished."""
+Progress = Callable[[float, float], None]
+"""progress(done, total): runs of a sweep, or simulated seconds of one run."""
 
 
 class RunFailed(RuntimeError):
@@ -82,14 +82,27 @@ class SweepOutcome:
 
 
 # ----------------------------------------------------------------------------- one run
-def simulate_config(config: ExperimentConfig) -> Results:
-    """Run the simulator on one resolved config (imported here: workers import lazily)."""
+def simulate_config(config: ExperimentConfig, progress: Progress | None = None) -> Results:
+    """Run the simulator on one resolved config (imported here: workers import lazily).
+
+    `progress(done, total)` counts simulated seconds over all failover strategies.
+    """
     from wansim import simulate
 
-    return simulate(config, seed=config.run.seed)
+    if progress is None:
+        return simulate(config, seed=config.run.seed)
+    reached: dict[str, float] = {}
+    total = config.run.duration * len(config.failover.strategies)
+
+    def advance(strategy: str, now: float, duration: float) -> None:
+        reached[strategy] = now
+        progress(sum(reached.values()), total)
+
+    return simulate(config, seed=config.run.seed, progress=advance)
 
 
-def run_experiment(config: ExperimentConfig, out: str | Path) -> tuple[Path, bool]:
+def run_experiment(config: ExperimentConfig, out: str | Path,
+                   progress: Progress | None = None) -> tuple[Path, bool]:
     """Simulate `config` and write it to `out`; (folder, False) if it was already there.
 
     A folder holding a different finished run is refused (FileExistsError), never mixed.
@@ -107,7 +120,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path) -> tuple[Path, boo
     if out.exists():
         out.rmdir()
     remove_stale(out.parent)
-    results = simulate_config(config)
+    results = simulate_config(config, progress)
     write_run(out, results, config)
     return out, True
 

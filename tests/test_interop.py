@@ -420,16 +420,16 @@ def test_cli_respond_until_the_peer_deletes(chroot, tmp_path):
 
 
 def _wait_until_bound(port: int, timeout_s: float = 20) -> None:
-    """Until something holds UDP 127.0.0.1:`port` (the CLI needs a moment to import)."""
+    """Until a UDP socket is bound to 127.0.0.1:`port` (the CLI needs a moment to import).
+    Reads /proc/net/udp rather than probing with bind(), which could steal the port."""
+    wanted = f"0100007F:{port:04X}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind(("127.0.0.1", port))
-            except OSError:
+        with open("/proc/net/udp") as table:
+            if any(line.split()[1] == wanted for line in list(table)[1:]):
                 return
         time.sleep(0.05)
-    raise AssertionError(f"nothing bound UDP port {port} within {timeout_s} s")
+    raise AssertionError(f"nothing bound UDP 127.0.0.1:{port} within {timeout_s} s")
 
 
 # --- without charon: wansim to wansim over real UDP, and CLI input errors -----------------------

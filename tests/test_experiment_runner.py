@@ -110,8 +110,11 @@ def test_flatten_keeps_numbers_drops_labels() -> None:
 def test_run_folder_round_trips_through_wansim_load(tmp_path: Path) -> None:
     config = parse_experiment(TINY)
     direct = wansim.simulate(config, seed=config.run.seed)
-    folder, ran = run_experiment(config, tmp_path / "run")
+    ticks: list[tuple[float, float]] = []
+    folder, ran = run_experiment(config, tmp_path / "run", progress=lambda *t: ticks.append(t))
     assert ran and is_complete(folder)
+    done = [d for d, _ in ticks]  # simulated seconds over both strategies, up to the end
+    assert done == sorted(done) and ticks[-1] == (1200.0, 1200.0)
     loaded = wansim.load(folder)
     for table in ("handshakes", "pop_load", "failovers"):
         pd.testing.assert_frame_equal(getattr(loaded, table), getattr(direct, table))

@@ -11,72 +11,26 @@ import pytest
 from click.testing import CliRunner
 
 import wansim
+from tests.test_report_fixtures import SWEEP_TOML, shared_run
 from wansim.experiment import parse_experiment
-from wansim.experiment.runner import run_experiment, run_sweep
+from wansim.experiment.runner import run_sweep
 from wansim.report import build_report
 from wansim.report.capacity import failover_moves
 from wansim.report.data import read_report_data
 from wansim.report.sections import analyse, failover_section, ms, pct, rebuild_world
 
-# Four POPs, a dozen branches, ten simulated minutes; Frankfurt fails silently after four:
-# one second of simulation on one core, yet every section of the report has data.
-TINY_TOML = """
-name = "tiny"
-description = "Report test: FRA fails under replicated and rehandshake."
-[topology]
-pops = "cloudflare"
-only = ["FRA", "AMS", "LHR", "CDG"]
-[sites]
-count = 12
-region_weights = { Europe = 1 }
-start_window = "30s"
-[ike]
-proposals = ["aes256gcm16-prfsha384-x25519-ke1_mlkem768"]
-dpd_delay = "10s"
-[ike.child]
-rekey_time = "3m"
-[pop]
-cores = 1
-[anycast]
-detection = { graceful = "0s", silent = "20s" }
-[[failures.scheduled]]
-pop = "FRA"
-at = "4m"
-duration = "4m"
-kind = "silent"
-[failover]
-strategies = ["replicated", "rehandshake"]
-[run]
-duration = "10m"
-seed = 3
-pop_load_resolution = "10s"
-"""
-
-SWEEP_TOML = TINY_TOML.replace('name = "tiny"', 'name = "tiny-sweep"') + """
-[sweep]
-replications = 1
-[sweep.grid]
-"ike.proposals" = [["aes256gcm16-prfsha384-ecp384"], ["aes256gcm16-prfsha384-x25519-ke1_mlkem768"]]
-"""
-
 SECTIONS = ("summary", "latency", "cost", "cpu", "cores", "failover", "timeline", "map",
             "provenance")
 
 
-def make_run(folder):
-    """Run the tiny experiment into `folder` (shared with the browser test)."""
-    run_experiment(parse_experiment(TINY_TOML), folder)
-    return folder
-
-
-@pytest.fixture(scope="module")
+@pytest.fixture
 def run_dir(tmp_path_factory):
-    return make_run(tmp_path_factory.mktemp("report") / "run")
+    return shared_run(tmp_path_factory)[0]
 
 
-@pytest.fixture(scope="module")
-def run_report(run_dir, tmp_path_factory):
-    return build_report(run_dir, tmp_path_factory.mktemp("out"), target_s=0.2)
+@pytest.fixture
+def run_report(tmp_path_factory):
+    return shared_run(tmp_path_factory)[1]
 
 
 @pytest.fixture(scope="module")

@@ -10,8 +10,7 @@ import subprocess
 import pytest
 
 from tests.sysdeps import require_program
-from tests.test_report import make_run
-from wansim.report import build_report
+from tests.test_report_fixtures import shared_run
 
 pytestmark = pytest.mark.system
 
@@ -45,9 +44,9 @@ def console_messages(stderr: str) -> list[str]:
     return [line for line in stderr.splitlines() if ":CONSOLE" in line]
 
 
-def test_report_renders_in_chromium(tmp_path):
+def test_report_renders_in_chromium(tmp_path, tmp_path_factory):
     program = require_program("chromium")
-    report = build_report(make_run(tmp_path / "run"), tmp_path / "report")
+    report = shared_run(tmp_path_factory)[1]
     html = report.html.read_text()
     plots = html.count('<img class="plot"')
     assert plots >= 7

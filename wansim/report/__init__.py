@@ -16,7 +16,6 @@ from wansim.report.render import (
     ReportPaths,
     build_report,
     capacity_report,
-    render,
 )
 
 __all__ = [
@@ -26,5 +25,4 @@ __all__ = [
     "capacity",
     "capacity_report",
     "plots",
-    "render",
 ]

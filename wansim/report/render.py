@@ -25,7 +25,7 @@ from wansim.sim.results import Results
 
 DEFAULT_TARGET_S = 1.0
 """p99 handshake latency target for the core recommendation, unless given."""
-_DPI = 110
+_DPI = 100
 _PAGE = (11.69, 8.27)  # A4 landscape, inches
 
 
@@ -80,11 +80,6 @@ def capacity_report(
         return analysis.capacity
     places = analysis.pops[["pop", "city", "lat", "lon"]]
     return analysis.capacity.merge(places, on="pop", how="left")
-
-
-def render(folder: str | Path, out: str | Path | None = None) -> ReportPaths:
-    """What ``wansim report FOLDER [--out DIR]`` calls."""
-    return build_report(folder, out)
 
 
 # --------------------------------------------------------------------------- HTML

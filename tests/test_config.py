@@ -216,3 +216,52 @@ def test_overrides_raise_only_experiment_error(items: list[str]) -> None:
         parse_experiment(MINIMAL, overrides=items)
     except ExperimentError:
         pass
+
+
+# ------------------------------------------------------------------------------ distributions
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"kind": "fixed", "value": "90s"},
+        {"kind": "exponential", "mean": "30d"},
+        {"kind": "lognormal", "median": "20m", "sigma": 1.0},
+        {"kind": "uniform", "low": "1s", "high": "9s"},
+        {"kind": "weibull", "scale": "2h", "shape": 1.5},
+    ],
+)
+def test_distribution_samples_match_their_mean(spec: dict) -> None:
+    import numpy as np
+
+    from wansim.experiment.config import Distribution
+
+    dist = Distribution.model_validate(spec)
+    draws = dist.sample(np.random.default_rng(11), 40_000)
+    assert draws.min() >= 0
+    assert float(draws.mean()) == pytest.approx(dist.mean_s(), rel=0.03)
+
+
+def test_default_convergence_is_median_3s_with_80_percent_within_10s() -> None:
+    from scipy import stats
+
+    convergence = parse_experiment(MINIMAL).anycast.convergence
+    assert convergence.kind == "lognormal" and convergence.median == 3.0
+    within_10s = stats.lognorm.cdf(10, convergence.sigma, scale=convergence.median)
+    assert within_10s == pytest.approx(0.80, abs=0.005)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ({"kind": "lognormal", "median": "3s"}, "missing sigma"),
+        ({"kind": "fixed", "value": "1s", "mean": "2s"}, "not used: mean"),
+        ({"kind": "uniform", "low": "9s", "high": "1s"}, "low <= high"),
+        ({"kind": "exponential", "mean": 0}, "positive"),
+    ],
+)
+def test_distribution_parameters_must_fit_the_kind(spec: dict, message: str) -> None:
+    from pydantic import ValidationError
+
+    from wansim.experiment.config import Distribution
+
+    with pytest.raises(ValidationError, match=message):
+        Distribution.model_validate(spec)

@@ -6,7 +6,7 @@
 #   interop/strongswan.sh load NAME             (re)load CONFDIR/swanctl.conf into running NAME
 #   interop/strongswan.sh initiate NAME CHILD   ask running NAME to initiate CHILD
 #   interop/strongswan.sh swanctl NAME ARGS...  run swanctl ARGS against running NAME
-#   interop/strongswan.sh stop NAME             stop charon NAME by its PID
+#   interop/strongswan.sh stop NAME [--remove]  stop charon NAME by its PID (--remove: its folder)
 #   interop/strongswan.sh status [NAME]         chroot + charon state
 #   interop/strongswan.sh clean                 unmount and delete the chroot
 #
@@ -151,7 +151,7 @@ initiate() {
 alive() { [[ -r /proc/$1/status ]] && ! grep -q '^State:[[:space:]]*Z' "/proc/$1/status"; }
 
 stop() {
-    local name=${1:?stop NAME}
+    local name=${1:?stop NAME [--remove]} remove=${2:-}
     local dir; dir=$(rundir "$name")
     [[ -f "$dir/charon.pid" ]] || { echo "charon $name not running"; return; }
     local pid; pid=$(cat "$dir/charon.pid")
@@ -162,6 +162,9 @@ stop() {
         alive "$pid" && kill -KILL "$pid"
     fi
     rm -f "$dir/charon.pid" "$dir/run/charon.pid"
+    # --remove: also delete the instance folder (configs, log); the mount namespace that
+    # bound its run/ died with charon, so it is a plain folder again.
+    [[ $remove == --remove ]] && rm -rf --one-file-system "$dir"
     echo "charon $name stopped"
 }
 

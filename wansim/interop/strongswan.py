@@ -272,6 +272,7 @@ class Charon:
         self.config = config
         self.chroot = Path(chroot or os.environ.get("WANSIM_CHROOT") or DEFAULT_CHROOT)
         self.instance_dir = f"/var/lib/wansim-charon/{config.name}"
+        self._final_log: str | None = None
 
     def _script(self, *args: str, timeout_s: float = 60) -> SwanctlResult:
         env = dict(os.environ, WANSIM_CHROOT=str(self.chroot))
@@ -293,13 +294,16 @@ class Charon:
         return self.chroot / self.instance_dir.lstrip("/") / "charon.log"
 
     def log(self) -> str:
-        """charon's log so far ('' before it started)."""
+        """charon's log so far ('' before it started; the final log once stopped)."""
+        if self._final_log is not None:
+            return self._final_log
         try:
             return self.log_path.read_text(errors="replace")
         except FileNotFoundError:
             return ""
 
     def start(self) -> None:
+        self._final_log = None
         with tempfile.TemporaryDirectory(prefix="wansim-charon-") as tmp:
             Path(tmp, "strongswan.conf").write_text(self.config.strongswan_conf(self.instance_dir))
             Path(tmp, "swanctl.conf").write_text(self.config.swanctl_conf())
@@ -307,8 +311,12 @@ class Charon:
         if done.returncode != 0:
             raise StrongswanError(f"charon {self.config.name} did not start: {done.output[-800:]}")
 
-    def stop(self) -> None:
-        self._script("stop", self.config.name)
+    def stop(self, *, keep_files: bool = False) -> None:
+        """Stop charon by its PID; its log stays readable through `log()`. Unless
+        `keep_files`, its folder in the chroot (configs, log, vici socket) is removed."""
+        final = self.log()
+        self._script("stop", self.config.name, *(() if keep_files else ("--remove",)))
+        self._final_log = final
 
     def swanctl(self, *args: str, timeout_s: float = 60) -> SwanctlResult:
         """Run `swanctl ARGS` against this instance's vici socket."""

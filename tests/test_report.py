@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import shutil
 
 import numpy as np
 import pandas as pd
@@ -142,6 +143,19 @@ def test_sweep_report_through_the_cli(sweep_dir):
     for proposal, group in ok.groupby("proposal"):
         assert f"<td>{group['bytes'].median():.0f}</td>" in sections["cost"], proposal
     assert (sweep_dir / "report" / "report.pdf").read_bytes().startswith(b"%PDF")
+
+
+def test_a_run_that_wrote_only_pop_load_still_reports(run_dir, tmp_path):
+    """`[outputs] tables` may leave tables out: their sections say so instead of failing."""
+    partial = tmp_path / "partial"
+    shutil.copytree(run_dir, partial, ignore=shutil.ignore_patterns("report"))
+    (partial / "handshakes.parquet").unlink()
+    (partial / "failovers.parquet").unlink()
+    sections = sections_of(build_report(partial, tmp_path / "out").html.read_text())
+    assert tuple(sections) == SECTIONS
+    assert "No handshake was established" in sections["latency"]
+    assert "No handshake was established" in sections["cost"]
+    assert '<img class="plot"' in sections["timeline"]
 
 
 def test_bad_target_is_refused(run_dir, tmp_path):

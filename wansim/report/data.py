@@ -15,9 +15,24 @@ from typing import Any
 import pandas as pd
 
 from wansim.experiment.results import SweepResults, load
+from wansim.sim.metrics import FAILOVER_COLUMNS, HANDSHAKE_COLUMNS, POP_LOAD_COLUMNS
 from wansim.sim.results import Results
 
 TABLES = ("handshakes", "pop_load", "failovers")
+COLUMNS = {
+    "handshakes": HANDSHAKE_COLUMNS,
+    "pop_load": POP_LOAD_COLUMNS,
+    "failovers": FAILOVER_COLUMNS,
+}
+
+
+def _table(frame: pd.DataFrame, name: str, **labels: object) -> pd.DataFrame:
+    """`frame` with the run labels, and with every documented column even when the run did
+    not write that table (`[outputs] tables`), so each section can test for rows only."""
+    missing = [c for c in COLUMNS[name] if c not in frame.columns]
+    if missing:
+        frame = frame.assign(**{c: pd.Series(dtype=object) for c in missing})
+    return frame.assign(**labels)
 
 
 @dataclass(frozen=True)
@@ -87,9 +102,8 @@ def read_report_data(source: str | Path | Results) -> ReportData:
 
 def _from_run(path: Path, results: Results) -> ReportData:
     run_id = str(results.manifest.get("run_id", path.name or "run"))
-    tables = {
-        name: getattr(results, name).assign(run_id=run_id, point="") for name in TABLES
-    }
+    tables = {name: _table(getattr(results, name), name, run_id=run_id, point="")
+              for name in TABLES}
     config = results.manifest.get("config", {})
     return ReportData(
         path=path,
@@ -118,9 +132,9 @@ def _from_sweep(path: Path, sweep: SweepResults) -> ReportData:
     tables = {}
     for name in TABLES:
         frame = getattr(sweep, name)
-        if frame.empty:
-            frame = pd.DataFrame(columns=["run_id"])
-        tables[name] = frame.assign(point=frame["run_id"].map(labels))
+        if "run_id" not in frame.columns:
+            frame = frame.assign(run_id=pd.Series(dtype=object))
+        tables[name] = _table(frame, name, point=frame["run_id"].map(labels))
     return ReportData(
         path=path,
         kind="sweep",

@@ -511,6 +511,9 @@ def map_section(analysis: Analysis) -> Section:
     if analysis.pops.empty:
         section.note = "The run's topology has no POP coordinates."
         return section
+    if analysis.capacity.empty:
+        section.note = "No POP carried load in this run (or no handshake was recorded)."
+        return section
     merged = analysis.pops.merge(analysis.capacity, on="pop", how="left")
     if merged["n1_erlangs"].fillna(0).eq(0).all():
         section.note = "No POP carried load in this run."

@@ -265,3 +265,15 @@ def test_distribution_parameters_must_fit_the_kind(spec: dict, message: str) -> 
 
     with pytest.raises(ValidationError, match=message):
         Distribution.model_validate(spec)
+
+
+def test_bare_pop_list_name_means_the_bundled_topology(tmp_path) -> None:
+    text = '[topology]\npops = "europe5"\n[sites]\ncount = 3\n'
+    config = parse_experiment(text, base_dir=tmp_path)
+    assert config.topology.pops.endswith("topologies/europe5.csv")
+    with pytest.raises(ExperimentError, match="unknown POP code 'SYD'"):
+        parse_experiment(text + '[[failures.scheduled]]\npop = "SYD"\nat = 1\nduration = 1\n',
+                         base_dir=tmp_path)
+    (tmp_path / "europe5").write_text("a local file of that name wins")
+    with pytest.raises(ExperimentError, match="topology.pops"):
+        parse_experiment(text, base_dir=tmp_path)

@@ -1,8 +1,9 @@
-"""The experiments shipped in the repository's `experiments/` folder, found by name.
+"""Files shipped in the repository's `experiments/` and `topologies/` folders, found by name.
 
-`wansim run quickstart` means `experiments/quickstart.toml`: looked up in the current
-directory's `experiments/` first, then beside the installed package (editable installs and
-source checkouts), so the bundled files work from anywhere in the tree.
+`wansim run quickstart` means `experiments/quickstart.toml`, and `[topology] pops =
+"europe5"` means `topologies/europe5.csv`: looked up in the current directory first, then
+beside the installed package (editable installs and source checkouts), so the bundled files
+work from anywhere in the tree.
 """
 
 from __future__ import annotations
@@ -13,27 +14,33 @@ from pathlib import Path
 import wansim
 
 
-def folders() -> list[Path]:
-    """Folders searched for bundled experiments, nearest first, existing ones only."""
+def folders(kind: str = "experiments") -> list[Path]:
+    """Existing `kind` folders (experiments, topologies), nearest first."""
     source_tree = Path(wansim.__file__).resolve().parents[1]
-    candidates = [Path.cwd() / "experiments", source_tree / "experiments"]
     seen: list[Path] = []
-    for folder in candidates:
+    for folder in (Path.cwd() / kind, source_tree / kind):
         if folder.is_dir() and folder.resolve() not in seen:
             seen.append(folder.resolve())
     return seen
 
 
+def find(name: str, kind: str, suffix: str) -> Path | None:
+    """The bundled file `kind/name+suffix`, if `name` is a bare name and such a file exists."""
+    if not name or Path(name).suffix or len(Path(name).parts) != 1:
+        return None
+    for folder in folders(kind):
+        candidate = folder / f"{name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    return None
+
+
 def resolve(name_or_path: str | Path) -> Path:
     """A path as given when it exists, else the bundled experiment of that name."""
     path = Path(name_or_path)
-    if path.exists() or path.suffix == ".toml" or len(path.parts) > 1:
+    if path.exists():
         return path
-    for folder in folders():
-        candidate = folder / f"{name_or_path}.toml"
-        if candidate.is_file():
-            return candidate
-    return path  # the loader reports "cannot read"
+    return find(str(name_or_path), "experiments", ".toml") or path  # loader: "cannot read"
 
 
 def bundled() -> list[tuple[str, str, Path]]:

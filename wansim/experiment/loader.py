@@ -17,6 +17,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from wansim.experiment.bundled import find
 from wansim.experiment.config import ExperimentConfig
 from wansim.experiment.errors import (
     ExperimentError,
@@ -163,13 +164,18 @@ def _get(data: dict[str, Any], loc: tuple[str, ...]) -> Any:
 
 
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
+    """File names relative to the experiment file; a bare POP list name such as "europe5"
+    that is no file there means the bundled `topologies/europe5.csv`."""
     for loc in _PATH_KEYS:
         value = _get(data, loc)
         if not isinstance(value, str) or value in _NOT_PATHS.get(loc, ()):
             continue
         path = Path(value).expanduser()
         if not path.is_absolute():
-            _set(data, loc, str((base / path).resolve()))
+            path = (base / path).resolve()
+        if loc == ("topology", "pops") and not path.exists():
+            path = find(value, "topologies", ".csv") or path
+        _set(data, loc, str(path))
 
 
 def _grid_problems(

@@ -185,7 +185,7 @@ class TopologyConfig(Section):
     """Which POPs exist and how they are connected."""
 
     pops: str = "cloudflare"
-    """Bundled POP list name ("cloudflare", or a small test topology) or a path to a POP CSV."""
+    """POP list: "cloudflare" (360 POPs), a topologies/ name ("europe5"), or a CSV path."""
     only: StrTuple | None = None
     """Keep only these POP codes (e.g. ["FRA", "AMS", "LHR"]); unset keeps all."""
     regions: StrTuple | None = None

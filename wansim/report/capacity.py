@@ -18,9 +18,10 @@ The model, stated once so the report can quote it:
   ``(c − a)/s``. The cost table gives nearly constant service times per exchange type,
   which wait less than exponential ones (Allen–Cunneen: ``W(M/G/c) ≈ W(M/M/c)·(1 + Cs²)/2``
   with ``Cs² < 1``), so the exponential model errs on the side of more cores.
-* A handshake makes ``n`` exchanges at the POP (its round trips); its CPU wait is taken
-  as the sum of ``n`` independent exchange waits: ``K ~ Binomial(n, C)`` of them wait, and
-  the sum of those is Gamma(K, (c − a)/s). Its p99 is solved exactly for that mixture.
+* A handshake makes ``n`` exchanges at the POP (its round trips; the POP's p99 is used);
+  its CPU wait is taken as the sum of ``n`` independent exchange waits: ``K ~ Binomial(n,
+  C)`` of them wait, and the sum of those is Gamma(K, (c − a)/s). Its p99 is solved
+  exactly for that mixture.
 * **Predicted p99 latency** = p99 of the run's latency without CPU queueing
   (``latency_s − cpu_wait_s``: round trips and service times, over the handshakes that
   needed no retransmission — timeouts are not a CPU matter) + p99 of the CPU wait; adding
@@ -220,7 +221,7 @@ def _in_windows(at: pd.Series, width: float, windows) -> pd.Series:
 
 
 def latency_floor(handshakes: pd.DataFrame, q: float) -> pd.DataFrame:
-    """Per POP: q-quantile of latency without CPU queueing, and exchanges per handshake.
+    """Per POP: q-quantiles of latency without CPU queueing and of exchanges per handshake.
 
     Over established handshakes that needed no retransmission: a lost datagram or a dead
     POP costs whole retransmission timeouts (seconds), which no number of cores can shorten.
@@ -232,7 +233,7 @@ def latency_floor(handshakes: pd.DataFrame, q: float) -> pd.DataFrame:
     return pd.DataFrame(
         {
             "floor_s": grouped["floor"].quantile(q),
-            "jobs": grouped["round_trips"].median().round().astype(int),
+            "jobs": np.ceil(grouped["round_trips"].quantile(q)).astype(int),
         }
     ).rename_axis("pop").reset_index()
 

@@ -91,6 +91,17 @@ def test_run_id_is_the_resolved_config_not_its_spelling() -> None:
     assert run_id(reworded) == run_id(a)
 
 
+def test_run_id_counts_input_files_by_content(tmp_path: Path) -> None:
+    pops = (REPO / "topologies" / "europe5.csv").read_text()
+    text = TINY.replace('[topology]', '[topology]\npops = "pops.csv"')
+    ids = []
+    for folder, content in (("a", pops), ("b", pops), ("c", pops.replace("51.47", "51.48"))):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "pops.csv").write_text(content)
+        ids.append(run_id(parse_experiment(text, base_dir=tmp_path / folder)))
+    assert ids[0] == ids[1] != ids[2]
+
+
 def test_mean_ci_is_the_student_t_interval() -> None:
     values = [1.0, 2.0, 4.0, 7.0]
     got = mean_ci(values)

@@ -28,15 +28,9 @@ from wansim.experiment.errors import (
     line_of,
     problems_from_validation,
 )
+from wansim.experiment.store import FILE_SETTINGS
 from wansim.topology import BUILTIN_POPS
 
-#: Keys holding file names, resolved against the experiment file's folder.
-_PATH_KEYS: tuple[tuple[str, ...], ...] = (
-    ("topology", "pops"),
-    ("topology", "backbone", "file"),
-    ("sites", "file"),
-    ("pop", "cost_profile"),
-)
 _NOT_PATHS = {("topology", "pops"): set(BUILTIN_POPS), ("pop", "cost_profile"): {"default"}}
 
 
@@ -166,7 +160,7 @@ def _get(data: dict[str, Any], loc: tuple[str, ...]) -> Any:
 def _resolve_paths(data: dict[str, Any], base: Path) -> None:
     """File names relative to the experiment file; a bare POP list name such as "europe5"
     that is no file there means the bundled `topologies/europe5.csv`."""
-    for loc in _PATH_KEYS:
+    for loc in FILE_SETTINGS:
         value = _get(data, loc)
         if not isinstance(value, str) or value in _NOT_PATHS.get(loc, ()):
             continue

@@ -12,6 +12,7 @@ always land in the same folder, whichever machine or executor produced them.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import math
@@ -45,11 +46,34 @@ def run_id(config: ExperimentConfig) -> str:
     """16 hex digits of SHA-256 over the resolved config.
 
     Only what changes the results counts: the sweep table, the name and the description
-    are left out, so rewording an experiment does not orphan a half-finished sweep.
+    are left out, so rewording an experiment does not orphan a half-finished sweep; input
+    files (POP list, sites, backbone, cost profile) count by content, not by path, so an
+    edited file gives new runs and a moved checkout keeps its finished ones.
     """
     resolved = config.model_dump(mode="json", exclude={"sweep", "name", "description"})
+    for loc in FILE_SETTINGS:
+        section, key = resolved, loc[-1]
+        for part in loc[:-1]:
+            section = section[part]
+        if isinstance(section.get(key), str) and Path(section[key]).is_file():
+            path = Path(section[key])
+            section[key] = _file_digest(str(path), path.stat().st_mtime_ns)
     canonical = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
+
+
+#: Settings that name input files (resolved against the experiment file by the loader).
+FILE_SETTINGS: tuple[tuple[str, ...], ...] = (
+    ("topology", "pops"),
+    ("topology", "backbone", "file"),
+    ("sites", "file"),
+    ("pop", "cost_profile"),
+)
+
+
+@functools.lru_cache(maxsize=64)
+def _file_digest(path: str, mtime_ns: int) -> str:
+    return "sha256:" + hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def is_complete(folder: Path) -> bool:

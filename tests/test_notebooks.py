@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import nbformat
@@ -34,6 +35,7 @@ def test_notebook_runs(name):
     from nbclient import NotebookClient
 
     book = nbformat.read(NOTEBOOKS / name, as_version=4)
+    book.cells.append(nbformat.v4.new_code_cell("import sys; print(sys.executable)"))
     client = NotebookClient(book, timeout=300, kernel_name="python3",
                             resources={"metadata": {"path": str(NOTEBOOKS)}})
     client.execute()
@@ -43,3 +45,4 @@ def test_notebook_runs(name):
     images = [o for c in book.cells if c.cell_type == "code" for o in c.outputs
               if "image/png" in o.get("data", {})]
     assert images, f"{name} drew no figure"
+    assert book.cells[-1].outputs[0]["text"].strip() == sys.executable

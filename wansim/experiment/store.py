@@ -22,13 +22,15 @@ import shutil
 import socket
 import uuid
 from datetime import UTC, datetime
-from importlib import metadata
+from importlib import metadata, resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from wansim.experiment.config import TABLES, ExperimentConfig
+from wansim.sim.costs import DEFAULT_PROFILE
+from wansim.topology import BUILTIN_POPS
 
 if TYPE_CHECKING:
     from wansim.sim.results import Results
@@ -55,8 +57,8 @@ def run_id(config: ExperimentConfig) -> str:
         section, key = resolved, loc[-1]
         for part in loc[:-1]:
             section = section[part]
-        if isinstance(section.get(key), str) and Path(section[key]).is_file():
-            path = Path(section[key])
+        path = _input_file(loc, section.get(key))
+        if path is not None:
             section[key] = _file_digest(str(path), path.stat().st_mtime_ns)
     canonical = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
@@ -69,6 +71,19 @@ FILE_SETTINGS: tuple[tuple[str, ...], ...] = (
     ("sites", "file"),
     ("pop", "cost_profile"),
 )
+
+
+def _input_file(loc: tuple[str, ...], value: object) -> Path | None:
+    """The file a file setting reads, shipped data files (cloudflare, default) included."""
+    if not isinstance(value, str):
+        return None
+    if loc == ("topology", "pops") and value in BUILTIN_POPS:
+        path = Path(str(resources.files("wansim.data") / BUILTIN_POPS[value]))
+    elif loc == ("pop", "cost_profile") and value == "default":
+        path = Path(str(resources.files("wansim") / "data" / DEFAULT_PROFILE))
+    else:
+        path = Path(value)
+    return path if path.is_file() else None
 
 
 @functools.lru_cache(maxsize=64)

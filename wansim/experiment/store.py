@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+import wansim
 from wansim.experiment.config import TABLES, ExperimentConfig
 from wansim.sim.costs import DEFAULT_PROFILE
 from wansim.topology import BUILTIN_POPS
@@ -50,7 +51,8 @@ def run_id(config: ExperimentConfig) -> str:
     Only what changes the results counts: the sweep table, the name and the description
     are left out, so rewording an experiment does not orphan a half-finished sweep; input
     files (POP list, sites, backbone, cost profile) count by content, not by path, so an
-    edited file gives new runs and a moved checkout keeps its finished ones.
+    edited file gives new runs and a moved checkout keeps its finished ones. The wansim
+    version counts too: results of two model versions are never mixed in one aggregate.
     """
     resolved = config.model_dump(mode="json", exclude={"sweep", "name", "description"})
     for loc in FILE_SETTINGS:
@@ -60,6 +62,7 @@ def run_id(config: ExperimentConfig) -> str:
         path = _input_file(loc, section.get(key))
         if path is not None:
             section[key] = _file_digest(str(path), path.stat().st_mtime_ns)
+    resolved["wansim_version"] = wansim.__version__  # a new model version gives new runs
     canonical = json.dumps(resolved, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 

@@ -106,7 +106,9 @@ start() {
     [[ -f "$dir/charon.pid" ]] && alive "$(cat "$dir/charon.pid")" \
         && die "charon $name already runs (pid $(cat "$dir/charon.pid"))"
     mkdir -p "$dir/run"
-    cp "$confdir/strongswan.conf" "$confdir/swanctl.conf" "$dir/"
+    # strongswan.conf, swanctl.conf and any credentials (x509/, private/: swanctl loads those
+    # folders next to the swanctl.conf it is given).
+    cp -r "$confdir/." "$dir/"
     rm -f "$dir/charon.log" "$dir/charon.vici"
     # charon's PID file is hard-coded as /var/run/charon.pid, so each instance gets a private
     # mount namespace with its own /run; unshare, sh, setsid and chroot all exec, so $! is

@@ -132,8 +132,11 @@ async def initiate(
     rekey_ike: bool = False,
     timeout_s: float = 30.0,
     random_bytes: RandomBytes = os.urandom,
+    credentials: tuple[Any, bytes] | None = None,
 ) -> SessionResult:
-    """Establish an IKE SA and its Child SA with `peer`, rekey as asked, then delete it."""
+    """Establish an IKE SA and its Child SA with `peer`, rekey as asked, then delete it.
+    `credentials` = (private key, DER certificate) for signature auth (default: the engine
+    makes a self-signed one, which a real peer would not trust)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
     session = _Session()
@@ -146,6 +149,7 @@ async def initiate(
         remote_addr=peer,
         random_bytes=random_bytes,
         trace=trace.append,
+        credentials=credentials,
     )
 
     def make() -> UdpDriver:

@@ -22,6 +22,11 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from wansim.crypto import get_signature_scheme
+from wansim.crypto.signatures import self_signed_certificate
 from wansim.ike.config import IkeConfig
 from wansim.interop.session import ResponderThread, initiate
 from wansim.interop.strongswan import Charon, CharonConfig, sent_messages
@@ -194,12 +199,76 @@ def markdown(name: str, case, profile: str = "strongswan") -> str:
     return "\n".join(rows)
 
 
+def _credentials(token: str, identity: str) -> tuple[object, bytes, str, str]:
+    """(private key, DER certificate, key PEM, certificate PEM) for `identity`."""
+    scheme = get_signature_scheme(token)
+    key = scheme.generate()
+    der = self_signed_certificate(scheme, key, identity)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()  # fmt: skip
+    cert_pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+    return key, der, key_pem, cert_pem.decode()
+
+
+def signature_markdown(token: str, case) -> str:
+    """IKE_AUTH with RFC 7427 signatures and CERT payloads: charon<->charon vs wansim as
+    initiator (our responder cannot be given a certificate charon trusts yet)."""
+    creds = {ident: _credentials(token, ident) for ident in IDS}
+
+    def pubkey(role: str) -> CharonConfig:
+        mine, peer = (IDS[0], IDS[1]) if role == "initiator" else (IDS[1], IDS[0])
+        return charon(case, role).model_copy(update=dict(
+            auth="pubkey", local_cert_pem=creds[mine][3], local_key_pem=creds[mine][2],
+            remote_cert_pem=creds[peer][3],
+        ))  # fmt: skip
+
+    with Charon(pubkey("responder")) as responder, Charon(pubkey("initiator")) as ini:
+        done = ini.initiate()
+        if done.returncode != 0:
+            raise RuntimeError(f"charon-to-charon {token} failed: {done.output[-600:]}")
+        logs = ini.log(), responder.log()
+    theirs = [m for log in logs for m in sent_messages(log) if m.exchange == "IKE_AUTH"]
+    config = wansim(case, "initiator").model_copy(update={"auth": token, "psk": ""})
+    with Charon(pubkey("responder")):
+        result = asyncio.run(
+            initiate(
+                config, ("127.0.0.1", PORTS["responder"][0]),
+                local=("127.0.0.1", PORTS["initiator"][0]), always_marker=True,
+                nat_t_port=PORTS["responder"][1], credentials=creds[IDS[0]][:2],
+            )
+        )  # fmt: skip
+    if not result.ok:
+        raise RuntimeError(f"wansim initiator with {token}: {result.failure}")
+    ours = [m for m in result.sent if m.exchange == "IKE_AUTH" and not m.response]
+    rows = [
+        f"#### IKE_AUTH with {token} signatures and certificates (`{case[0]}`)",
+        "",
+        "| from | strongSwan payloads | strongSwan bytes | wansim bytes |",
+        "|---|---|---:|---:|",
+    ]
+    for m in theirs:
+        mine = ours[0].fragment_bytes if not m.is_response and ours else None
+        rows.append(
+            f"| {'R' if m.is_response else 'I'} | {m.payloads} | "
+            f"{' + '.join(map(str, m.datagram_bytes))} | "
+            f"{' + '.join(map(str, mine)) if mine else '—'} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", choices=sorted(CASES), action="append")
     parser.add_argument("--profile", choices=("strongswan", "minimal"), default="strongswan",
                         help="wansim's notify profile (IkeConfig.profile)")  # fmt: skip
+    parser.add_argument("--auth", choices=("ecdsa-p256", "ecdsa-p384"),
+                        help="IKE_AUTH only, with this signature scheme")  # fmt: skip
     args = parser.parse_args()
+    if args.auth:
+        print(signature_markdown(args.auth, CASES["x25519+mlkem768"]))
+        return
     for name in args.case or CASES:
         print(markdown(name, CASES[name], args.profile))
         print()

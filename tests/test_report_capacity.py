@@ -178,3 +178,24 @@ def test_capacity_table_on_hand_built_tables():
         arrival_rate=35.0, service_s=0.02, jobs=3, floor_s=x["floor_s"], target_s=0.5)
     assert x["n1_p99_s"] == pytest.approx(x["floor_s"] + handshake_wait_quantile(
         0.99, arrival_rate=35.0, service_s=0.02, cores=2, jobs=3))
+
+
+def test_a_pop_without_handshakes_is_sized_with_run_wide_figures():
+    """Z served nobody in the run but takes half of X's sites at N+1: it is sized with the
+    run-wide floor, exchanges per handshake and service time, not left blank."""
+    load = pd.concat([_load("X", [10.0, 20.0], [0.1, 0.2]), _load("Z", [0.0, 0.0], [0.0, 0.0])],
+                     ignore_index=True)
+    hs = pd.DataFrame({"site": ["a", "b"], "pop": "X", "outcome": "established",
+                       "latency_s": [0.1, 0.3], "cpu_wait_s": 0.0, "round_trips": [2, 4],
+                       "retransmissions": 0})
+    shares = pd.DataFrame({"failed_pop": ["X"], "pop": ["Z"], "share": [0.5]})
+    inputs = CapacityInputs(cores={"X": 1, "Z": 1}, resolution_s=10.0, target_s=0.5)
+    z = capacity_table(load, hs, shares, inputs).set_index("pop").loc["Z"]
+    assert np.isnan(z["service_s"]) and z["n1_rate"] == pytest.approx(10.0)
+    assert z["floor_s"] == pytest.approx(np.quantile([0.1, 0.3], 0.99))
+    assert z["jobs"] == 4  # ceil of the p99 of (2, 4)
+    service = (0.1 + 0.2) * 10 / 300  # run-wide busy core-seconds ÷ exchanges
+    assert z["recommended_cores"] == recommend_cores(
+        arrival_rate=10.0, service_s=service, jobs=4, floor_s=z["floor_s"], target_s=0.5)
+    assert z["n1_p99_s"] == pytest.approx(z["floor_s"] + handshake_wait_quantile(
+        0.99, arrival_rate=10.0, service_s=service, cores=1, jobs=4))

@@ -213,6 +213,15 @@ def pop_statistics(pop_load: pd.DataFrame, inputs: CapacityInputs) -> pd.DataFra
     return table.rename_axis("pop").reset_index()
 
 
+def _overall_service(pop_load: pd.DataFrame, inputs: CapacityInputs) -> float:
+    """Mean service time per exchange over every POP of the run (NaN without exchanges)."""
+    cores = pop_load["pop"].map(inputs.cores).astype(float)
+    exchanges = float(pop_load["exchanges_per_s"].sum())
+    if exchanges == 0:
+        return math.nan
+    return float((pop_load["cpu_utilisation"] * cores).sum() / exchanges)
+
+
 def _in_windows(at: pd.Series, width: float, windows) -> pd.Series:
     hit = pd.Series(False, index=at.index)
     for start, end in windows:
@@ -220,20 +229,23 @@ def _in_windows(at: pd.Series, width: float, windows) -> pd.Series:
     return hit
 
 
-def latency_floor(handshakes: pd.DataFrame, q: float) -> pd.DataFrame:
-    """Per POP: q-quantiles of latency without CPU queueing and of exchanges per handshake.
-
-    Over established handshakes that needed no retransmission: a lost datagram or a dead
-    POP costs whole retransmission timeouts (seconds), which no number of cores can shorten.
-    """
+def _clean(handshakes: pd.DataFrame) -> pd.DataFrame:
+    """Established handshakes that needed no retransmission, with their latency floor: a
+    lost datagram or a dead POP costs whole retransmission timeouts (seconds), which no
+    number of cores can shorten."""
     ok = handshakes[(handshakes["outcome"] == "established")
                     & (handshakes["retransmissions"] == 0)]
-    ok = ok.assign(floor=ok["latency_s"] - ok["cpu_wait_s"])
-    grouped = ok.groupby("pop")
+    return ok.assign(floor=ok["latency_s"] - ok["cpu_wait_s"])
+
+
+def latency_floor(handshakes: pd.DataFrame, q: float) -> pd.DataFrame:
+    """Per POP: q-quantiles of latency without CPU queueing and of exchanges per handshake
+    (over :func:`_clean` handshakes)."""
+    grouped = _clean(handshakes).groupby("pop")
     return pd.DataFrame(
         {
             "floor_s": grouped["floor"].quantile(q),
-            "jobs": np.ceil(grouped["round_trips"].quantile(q)).astype(int),
+            "jobs": np.ceil(grouped["round_trips"].quantile(q)),
         }
     ).rename_axis("pop").reset_index()
 
@@ -264,11 +276,17 @@ def capacity_table(
     table["n1_rate"] = np.fmax(modelled, table["failure_peak_rate"])
     table["n1_erlangs"] = table["n1_rate"] * table["service_s"].fillna(0.0)
     table["n1_utilisation"] = table["n1_erlangs"] / table["cores"]
+    # A POP where no handshake ended (idle, or it only absorbs load at N+1) is sized with
+    # the run-wide floor, exchanges per handshake and service time.
+    clean = _clean(handshakes)
     table = table.merge(latency_floor(handshakes, inputs.quantile), on="pop", how="left")
+    table["floor_s"] = table["floor_s"].fillna(clean["floor"].quantile(inputs.quantile))
+    table["jobs"] = table["jobs"].fillna(np.ceil(clean["round_trips"].quantile(inputs.quantile)))
+    overall_service = _overall_service(pop_load, inputs)
     predicted, recommended = [], []
     for row in table.itertuples():
-        service = 0.0 if pd.isna(row.service_s) else float(row.service_s)
-        if pd.isna(row.floor_s):  # no handshake ended here: nothing to size against
+        service = overall_service if pd.isna(row.service_s) else float(row.service_s)
+        if pd.isna(row.floor_s) or pd.isna(service):  # no handshake in the whole run
             predicted.append(math.nan)
             recommended.append(None)
             continue

@@ -314,14 +314,17 @@ def sweep_metric(aggregate: pd.DataFrame, metric: str, *, x: str, hue: str | Non
     fig = _figure(width=7, height=3.6)
     ax = fig.add_subplot()
     groups = rows.groupby(hue, sort=True) if hue else [("", rows)]
+    numeric = pd.api.types.is_numeric_dtype(rows[x])
     for label, group in groups:
         group = group.sort_values(x)
-        xs = group[x].astype(str) if group[x].dtype == object else group[x]
+        xs = group[x] if numeric else group[x].map(_grid_value)
         half = group["ci_half_width"].fillna(0) * scale
-        label_text = short_proposal(_first(label)) if hue == "ike.proposals" else str(label)
+        label_text = _grid_value(label) if hue else ""
         ax.errorbar(xs, group["mean"] * scale, yerr=half, marker="o", capsize=3, label=label_text)
-    if pd.api.types.is_numeric_dtype(rows[x]):
+    if numeric:
         ax.set_xticks(sorted(rows[x].unique()))
+    else:
+        ax.tick_params(axis="x", labelrotation=20, labelsize=8)
     ax.set_xlabel(x)
     ax.set_ylabel(ylabel or metric)
     ax.grid(True, alpha=0.3)
@@ -330,12 +333,13 @@ def sweep_metric(aggregate: pd.DataFrame, metric: str, *, x: str, hue: str | Non
     return fig
 
 
-def _first(value: object) -> str:
-    """A proposal-list grid value (JSON text or list) as its first proposal."""
+def _grid_value(value: object) -> str:
+    """A grid value as a short label: a proposal list (JSON text or list) by the key
+    exchanges of its proposals, anything else as text."""
     import json
 
     if isinstance(value, str) and value.startswith("["):
         value = json.loads(value)
     if isinstance(value, list | tuple):
-        return str(value[0]) if value else ""
+        return " | ".join(short_proposal(str(v)) for v in value)
     return str(value)

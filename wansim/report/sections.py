@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from wansim.report import plots
 from wansim.report.capacity import (
+    MAX_CORES,
     CapacityInputs,
     absorbed_shares,
     capacity_table,
@@ -218,7 +219,9 @@ def summary_section(data: ReportData, analysis: Analysis) -> Section:
             f"Busiest POP {busiest['pop']}: CPU peaks at {pct(busiest['peak_cpu'])} of "
             f"{busiest['cores']} cores (headroom {pct(busiest['headroom'])})."
         )
-        short = cap[cap["recommended_cores"].astype("Float64").fillna(np.inf) > cap["cores"]]
+        needed = cap["recommended_cores"].astype("Float64")
+        short = cap[(needed > cap["cores"]).fillna(False)
+                    | (needed.isna() & cap["floor_s"].notna())]
         if short.empty:
             bullets.append(
                 f"N+1: every POP keeps predicted p99 handshake latency under "
@@ -226,7 +229,7 @@ def summary_section(data: ReportData, analysis: Analysis) -> Section:
             )
         else:
             listed = ", ".join(
-                f"{r.pop} {r.cores}→{_cores_text(r.recommended_cores)}"
+                f"{r.pop} {r.cores}→{_cores_text(r, analysis.target_s)}"
                 for r in short.head(10).itertuples()
             )
             bullets.append(
@@ -249,8 +252,13 @@ def summary_section(data: ReportData, analysis: Analysis) -> Section:
     return section
 
 
-def _cores_text(value) -> str:
-    return "network-bound" if pd.isna(value) else str(value)
+def _cores_text(row, target_s: float) -> str:
+    """A recommendation in words: cores, network-bound (floor above target), or no data."""
+    if not pd.isna(row.recommended_cores):
+        return str(row.recommended_cores)
+    if pd.isna(row.floor_s):
+        return "–"
+    return "network-bound" if row.floor_s > target_s else f"> {MAX_CORES}"
 
 
 def _headline_metric(aggregate: pd.DataFrame) -> str | None:
@@ -395,7 +403,7 @@ def _capacity_rows(cap: pd.DataFrame, target_s: float) -> pd.DataFrame:
         "measured in failure": rows["failure_peak_rate"].map(
             lambda v: "–" if pd.isna(v) else f"{v:.1f}/s"),
         "N+1 p99 (model)": rows["n1_p99_s"].map(ms),
-        f"cores for p99 ≤ {ms(target_s)}": rows["recommended_cores"].map(_cores_text),
+        f"cores for p99 ≤ {ms(target_s)}": [_cores_text(r, target_s) for r in rows.itertuples()],
         "strategy": rows["strategy"],
         **({"run": rows["point"]} if rows["point"].astype(bool).any() else {}),
     })

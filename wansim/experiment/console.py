@@ -15,11 +15,12 @@ from contextlib import contextmanager
 
 import click
 
-from wansim.experiment.errors import ExperimentError
+from wansim.experiment.errors import ExperimentError, SchedulerUnreachable
 
 #: Exceptions that mean the user's input is wrong, not wansim.
 BAD_INPUT: tuple[type[BaseException], ...] = (
     ExperimentError,
+    SchedulerUnreachable,
     FileExistsError,
     FileNotFoundError,
     NotADirectoryError,

@@ -48,6 +48,10 @@ class ExperimentError(ValueError):
         super().__init__(text)
 
 
+class SchedulerUnreachable(ConnectionError):
+    """The Dask scheduler address given does not answer (a bad --scheduler)."""
+
+
 def dotted(loc: Iterable[str | int]) -> str:
     """('sweep', 'grid', 'ike.proposals', 2) -> 'sweep.grid."ike.proposals"[2]'."""
     out = ""

@@ -30,6 +30,7 @@ import pandas as pd
 
 from wansim.experiment.aggregate import aggregate_folder
 from wansim.experiment.config import ExperimentConfig
+from wansim.experiment.errors import SchedulerUnreachable
 from wansim.experiment.store import (
     SUMMARY,
     is_complete,
@@ -234,7 +235,14 @@ def _dask(jobs: list[Job], workers: int | None, scheduler: str | None
         n = max(1, min(workers or os.cpu_count() or 1, len(jobs)))
         cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
                                dashboard_address=None)
-    client = Client(cluster if cluster is not None else scheduler)
+    try:
+        client = Client(cluster if cluster is not None else scheduler, timeout="10s")
+    except (OSError, TimeoutError) as exc:
+        if cluster is not None:
+            cluster.close()
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler at {scheduler}: {exc}"
+        ) from exc
     try:
         futures = [
             client.submit(execute_run, cfg, folder, context,

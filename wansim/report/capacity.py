@@ -274,18 +274,18 @@ def capacity_table(
     modelled = table["peak_rate"] + table["pop"].map(worst["extra"]).fillna(0.0)
     # a storm is a burst, not a rate: when the run measured more, plan for what it measured
     table["n1_rate"] = np.fmax(modelled, table["failure_peak_rate"])
-    table["n1_erlangs"] = table["n1_rate"] * table["service_s"].fillna(0.0)
+    # A POP that handled no exchange (idle, or it only absorbs load at N+1) is sized with
+    # the run-wide service time, latency floor and exchanges per handshake.
+    overall_service = _overall_service(pop_load, inputs)
+    service_s = table["service_s"].fillna(overall_service)
+    table["n1_erlangs"] = (table["n1_rate"] * service_s).fillna(0.0)
     table["n1_utilisation"] = table["n1_erlangs"] / table["cores"]
-    # A POP where no handshake ended (idle, or it only absorbs load at N+1) is sized with
-    # the run-wide floor, exchanges per handshake and service time.
     clean = _clean(handshakes)
     table = table.merge(latency_floor(handshakes, inputs.quantile), on="pop", how="left")
     table["floor_s"] = table["floor_s"].fillna(clean["floor"].quantile(inputs.quantile))
     table["jobs"] = table["jobs"].fillna(np.ceil(clean["round_trips"].quantile(inputs.quantile)))
-    overall_service = _overall_service(pop_load, inputs)
     predicted, recommended = [], []
-    for row in table.itertuples():
-        service = overall_service if pd.isna(row.service_s) else float(row.service_s)
+    for row, service in zip(table.itertuples(), service_s, strict=True):
         if pd.isna(row.floor_s) or pd.isna(service):  # no handshake in the whole run
             predicted.append(math.nan)
             recommended.append(None)

@@ -388,8 +388,13 @@ def cost_table(handshakes: pd.DataFrame) -> pd.DataFrame:
     return _by_kind(pd.DataFrame(rows))
 
 
+def loaded(cap: pd.DataFrame) -> pd.DataFrame:
+    """The POPs that carry load now or at N+1 (the others have nothing to show)."""
+    return cap[cap["n1_rate"] > 0]
+
+
 def _capacity_rows(cap: pd.DataFrame, target_s: float) -> pd.DataFrame:
-    rows = cap.head(TOP_POPS)
+    rows = loaded(cap).head(TOP_POPS)
     return pd.DataFrame({
         "POP": rows["pop"],
         "cores": rows["cores"],
@@ -431,10 +436,13 @@ def cpu_section(data: ReportData, analysis: Analysis) -> Section:
         "next preferred POP in this run's own anycast catchments, weighted by the exchanges "
         "they made. 'Measured in failure' is the busiest bin observed during an injected "
         "failure; when it is higher (a re-handshake storm is a burst), the N+1 rate is that.",
-        f"Shown: the {min(TOP_POPS, len(cap))} POPs with the highest N+1 load, each at its "
-        "worst strategy (and sweep point); capacity.csv beside this report lists every POP.",
+        f"Shown: the {min(TOP_POPS, len(loaded(cap)))} POPs with the highest N+1 load, each "
+        "at its worst strategy (and sweep point)"
+        + (f"; {len(cap) - len(loaded(cap))} POPs carried no load even at N+1"
+           if len(loaded(cap)) < len(cap) else "")
+        + ". capacity.csv beside this report lists every POP.",
     ]
-    section.figures.append((plots.pop_cpu(cap, top=TOP_POPS),
+    section.figures.append((plots.pop_cpu(loaded(cap), top=TOP_POPS),
                             "Peak CPU now and modelled N+1 utilisation per POP"))
     section.tables.append(("N+1 table", _capacity_rows(cap, analysis.target_s)))
     return section
@@ -459,7 +467,7 @@ def cores_section(analysis: Analysis) -> Section:
         "A POP whose latency floor (network round trips) already exceeds the target is marked "
         "network-bound: more cores cannot fix it.",
     ]
-    section.figures.append((plots.recommended_cores(cap, target_s=analysis.target_s,
+    section.figures.append((plots.recommended_cores(loaded(cap), target_s=analysis.target_s,
                                                     top=TOP_POPS),
                             "Cores in the run and recommended cores"))
     return section

@@ -542,6 +542,16 @@ def map_section(analysis: Analysis) -> Section:
     return section
 
 
+def _cost_profile(profile: dict[str, Any]) -> str:
+    """Name, scale, and where and when its operations were measured."""
+    if not profile:
+        return "–"
+    text = f"{profile.get('name', '?')} (×{profile.get('scale', 1)})"
+    measured = profile.get("provenance", {}) or {}
+    where = ", ".join(str(measured[k]) for k in ("cpu", "measured_at") if measured.get(k))
+    return f"{text}; measured on {where}" if where else text
+
+
 def provenance_section(data: ReportData) -> Section:
     run = data.first
     m = run.manifest
@@ -554,8 +564,9 @@ def provenance_section(data: ReportData) -> Section:
          ", ".join(str(r.manifest.get("seed")) for r in data.runs[:12])
          + (" …" if len(data.runs) > 12 else "")),
         ("crypto backend", ", ".join(f"{k}: {v}" for k, v in m.get("crypto_backend", {}).items())),
-        ("cost profile", str(m.get("cost_profile", {}).get("name", "–"))
-         + f" (×{m.get('cost_profile', {}).get('scale', 1)})"),
+        ("cost profile", _cost_profile(m.get("cost_profile", {}))),
+        ("wall time", ", ".join(f"{r.manifest['wall_time_s']:.1f} s" for r in data.runs[:12]
+                                if "wall_time_s" in r.manifest) or "–"),
         ("versions", ", ".join(f"{k} {v}" for k, v in sorted(
             {**m.get("packages", {}), **m.get("versions", {})}.items()) if v)),
         ("machine", str(m.get("machine", {}).get("platform", "–"))),

@@ -66,3 +66,21 @@ def test_report_renders_in_chromium(tmp_path, tmp_path_factory):
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert console_messages(shot.stderr) == []
     assert screenshot.read_bytes().startswith(b"\x89PNG") and screenshot.stat().st_size > 50_000
+
+
+def test_the_probe_catches_a_broken_plot_and_a_console_error(tmp_path):
+    """Negative control: the same checks fail on a page with a corrupt image and a script
+    error, so a pass above means something."""
+    program = require_program("chromium")
+    page = tmp_path / "broken.html"
+    page.write_text(
+        '<!DOCTYPE html><html><head><link rel="icon" href="data:,"></head><body>'
+        '<img class="plot" src="data:image/png;base64,iVBORw0KGgoAAAANSUhEUg==">'
+        "<script>undefined_function();</script>" + PROBE.removesuffix("</body>")
+        + "</body></html>"
+    )
+    done = chromium(program, tmp_path / "profile", "--dump-dom", page.as_uri())
+    match = re.search(r'<pre id="wansim-probe">([^<]*)</pre>', done.stdout)
+    assert match, done.stderr[-2000:]
+    assert json.loads(match.group(1)) == {"images": 1, "loaded": 0}
+    assert any("undefined_function" in line for line in console_messages(done.stderr))

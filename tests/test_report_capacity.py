@@ -199,3 +199,29 @@ def test_a_pop_without_handshakes_is_sized_with_run_wide_figures():
         arrival_rate=10.0, service_s=service, jobs=4, floor_s=z["floor_s"], target_s=0.5)
     assert z["n1_p99_s"] == pytest.approx(z["floor_s"] + handshake_wait_quantile(
         0.99, arrival_rate=10.0, service_s=service, cores=1, jobs=4))
+
+
+@settings(deadline=None, max_examples=40)
+@given(
+    rate=st.floats(0.1, 5000.0),
+    service=st.floats(1e-5, 0.05),
+    jobs=st.integers(1, 5),
+    floor=st.floats(0.0, 0.3),
+    budget=st.floats(0.001, 1.0),
+)
+def test_recommendation_is_minimal_and_grows_with_load(rate, service, jobs, floor, budget):
+    target = floor + budget
+    c = recommend_cores(arrival_rate=rate, service_s=service, jobs=jobs, floor_s=floor,
+                        target_s=target)
+    assert c is not None and c > rate * service
+
+    def p99(cores):
+        return floor + handshake_wait_quantile(0.99, arrival_rate=rate, service_s=service,
+                                               cores=cores, jobs=jobs)
+
+    assert p99(c) <= target
+    if c - 1 >= 1:
+        assert p99(c - 1) > target
+    more = recommend_cores(arrival_rate=2 * rate, service_s=service, jobs=jobs, floor_s=floor,
+                           target_s=target)
+    assert more is not None and more >= c

@@ -266,7 +266,7 @@ def capacity_table(
     rate = table.set_index("pop")["peak_rate"]
     if len(shares):
         absorbed = shares.assign(extra=shares["failed_pop"].map(rate).fillna(0.0) * shares["share"])
-        absorbed = absorbed[absorbed["failed_pop"] != absorbed["pop"]]
+        absorbed = absorbed[(absorbed["failed_pop"] != absorbed["pop"]) & (absorbed["extra"] > 0)]
         worst = absorbed.loc[absorbed.groupby("pop")["extra"].idxmax()].set_index("pop")
     else:
         worst = pd.DataFrame(columns=["failed_pop", "extra"])

@@ -56,7 +56,13 @@ setup() {
     exec 9>"$CHROOT.lock"
     flock -w 1800 9 || die "another build of $CHROOT holds $CHROOT.lock"
     if [[ -f "$STAMP" ]]; then echo "chroot ready: $CHROOT ($(cat "$STAMP"))"; return; fi
-    command -v debootstrap >/dev/null || die "debootstrap is not installed (apt-get install debootstrap)"
+    if ! command -v debootstrap >/dev/null; then
+        # A fresh machine has no debootstrap: install it from the host's own Debian mirror.
+        echo "installing debootstrap with apt-get" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends debootstrap >&2 \
+            || die "debootstrap is not installed and apt-get install debootstrap failed"
+    fi
     local url; url=$(mirror)
     local t0=$SECONDS
     if [[ ! -x "$CHROOT/usr/bin/apt-get" ]]; then

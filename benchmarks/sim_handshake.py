@@ -35,14 +35,14 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- sim_handshake:begin -->", "<!-- sim_handshake:end -->"
 
 
-def config(sites: int) -> ExperimentConfig:
+def config(sites: int, strategies: tuple[str, ...] = ("rehandshake",)) -> ExperimentConfig:
     return ExperimentConfig.model_validate(
         {
             "sites": {"count": sites, "start_window": "30s", "access": {"jitter": 0, "loss": 0}},
             "topology": {"only": ["FRA", "AMS", "CDG", "LHR", "MUC"]},
             "ike": {"proposals": [PROPOSAL]},
             "pop": {"cores": 64},
-            "failover": {"strategies": ["rehandshake"]},
+            "failover": {"strategies": list(strategies)},
             "run": {"duration": "40s"},
         }
     )
@@ -62,6 +62,18 @@ def sim_cpu_per_handshake(sites: int, runs: int = 3) -> tuple[float, float]:
     return statistics.median(cpu), statistics.median(wall)
 
 
+def parallel_wall_per_handshake(sites: int) -> tuple[float, float]:
+    """Wall s per simulated handshake for two strategies, in 1 process and in 2 workers."""
+    cfg = config(sites, ("rehandshake", "replicated"))
+    out = []
+    for workers in (1, 2):
+        start = time.perf_counter()
+        results = simulate(cfg, workers=workers)
+        n = int((results.handshakes["outcome"] == "established").sum())
+        out.append((time.perf_counter() - start) / n)
+    return out[0], out[1]
+
+
 def floor_per_handshake() -> float:
     kexes = [get_kex("x25519"), get_kex("mlkem768")]
     return time_calls({"hs": lambda: handshake_crypto(kexes)}, batches=15, min_batch_s=0.003)["hs"]
@@ -76,7 +88,9 @@ def engine_per_handshake() -> float:
     )["hs"]
 
 
-def section(sites: int, floor: float, engine: float, cpu: float, wall: float) -> str:
+def section(
+    sites: int, floor: float, engine: float, cpu: float, wall: float, serial: float, parallel: float
+) -> str:
     return "\n".join(
         [
             BEGIN,
@@ -92,14 +106,19 @@ def section(sites: int, floor: float, engine: float, cpu: float, wall: float) ->
             f"| IKE engine alone (loopback harness) | {engine * 1e6:.0f} | {engine / floor:.2f} |",
             f"| `wansim.simulate`, thread CPU | {cpu * 1e6:.0f} | {cpu / floor:.2f} |",
             f"| `wansim.simulate`, wall | {wall * 1e6:.0f} | {wall / floor:.2f} |",
+            f"| two strategies, one process, wall | {serial * 1e6:.0f} | {serial / floor:.2f} |",
+            f"| two strategies, `workers=2`, wall | {parallel * 1e6:.0f} | "
+            f"{parallel / floor:.2f} |",
             "",
             f"Reading: the target (≤ 1.5 × the floor) is **not met**: the simulation costs "
             f"{cpu / floor:.1f} × the crypto floor, because the sans-I/O engine's own Python work "
             f"(payloads, proposals, protection, state) is already {engine / floor:.1f} × the "
             f"floor; simpy, the network, CPU accounting and metrics add "
-            f"{(cpu - engine) / engine * 100:.0f} % on top of the engine. Running crypto ahead "
-            "in worker processes could hide at most the floor itself, so it cannot bring the "
-            "ratio near 1 while the engine dominates; it is not implemented.",
+            f"{(cpu - engine) / engine * 100:.0f} % on top of the engine. Moving only the crypto "
+            "to worker processes could hide at most the floor itself, so it cannot bring the "
+            "ratio near 1 while the engine dominates (not implemented). What does parallelise "
+            "is whole strategies: `simulate(config, workers=2)` runs them in processes with "
+            f"identical results, {serial / parallel:.2f} × faster here on 2 cores.",
             END,
         ]
     )
@@ -124,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     floor = floor_per_handshake()
     engine = engine_per_handshake()
     cpu, wall = sim_cpu_per_handshake(args.sites)
-    text = section(args.sites, floor, engine, cpu, wall)
+    serial, parallel = parallel_wall_per_handshake(args.sites)
+    text = section(args.sites, floor, engine, cpu, wall, serial, parallel)
     print(text)
     if not args.no_write:
         write_docs(text)

@@ -199,3 +199,19 @@ def test_graceful_withdrawal_is_detected_at_once():
     assert set(rows["site"]) == _fra_catchment(config)
     assert (rows["detect_s"] == 0).all() and (rows["state_s"] == 0).all()
     assert np.allclose(rows["total_s"], rows["converge_s"])
+
+
+def test_cpu_scale_slows_the_pops_not_the_branches():
+    proposal = "aes256gcm16-prfsha256-x25519-ke1_mlkem768"
+    base = experiment(ike={"proposals": [proposal]}, run={"duration": "60s"})
+    slow = experiment(
+        ike={"proposals": [proposal]}, pop={"cpu_scale": 3.0}, run={"duration": "60s"}
+    )
+    fast_row = wansim.simulate(base).handshakes.iloc[0]
+    slow_row = wansim.simulate(slow).handshakes.iloc[0]
+    costs = CostTable.default()
+    exchanges = ("IKE_SA_INIT", "IKE_INTERMEDIATE", "IKE_AUTH")
+    pop_cpu = sum(costs.exchange_cost_s(x) for x in exchanges) + costs.cost_s(
+        [("x25519", "respond"), ("mlkem768", "respond")]
+    )
+    assert slow_row["latency_s"] - fast_row["latency_s"] == pytest.approx(2 * pop_cpu, abs=1e-9)

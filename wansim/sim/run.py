@@ -66,7 +66,8 @@ class StrategyRun:
         self.strategy = strategy
         self.seed = seed
         self.env = simpy.Environment()
-        self.costs = cost_table(config)
+        self.costs = cost_table(config, pop=False)  # branch routers' own CPU
+        self.pop_costs = cost_table(config)
         self.recorder = MetricsRecorder(
             strategy, resolution_s=config.run.pop_load_resolution, duration_s=config.run.duration
         )
@@ -111,7 +112,7 @@ class StrategyRun:
                 code,
                 cpu=cpu,
                 counters=self.recorder.register_pop(code, cpu),
-                costs=self.costs,
+                costs=self.pop_costs,
                 addresses=self.addresses,
                 make_gateway=make_gateway,
                 send=self._pop_send,

@@ -202,7 +202,10 @@ def site_policy(config: ExperimentConfig) -> SitePolicy:
     )
 
 
-def cost_table(config: ExperimentConfig) -> CostTable:
+def cost_table(config: ExperimentConfig, *, pop: bool = True) -> CostTable:
+    """The experiment's cost profile; for POPs scaled by ``pop.cpu_scale`` (their hardware),
+    for branch sites as measured."""
     name = config.pop.cost_profile
     table = CostTable.default() if name == "default" else CostTable.load(name)
-    return table.scaled(config.pop.cpu_scale) if config.pop.cpu_scale != 1.0 else table
+    scale = config.pop.cpu_scale if pop else 1.0
+    return table.scaled(scale) if scale != 1.0 else table

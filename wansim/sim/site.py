@@ -286,13 +286,11 @@ class BranchSite:
     def _sa_up(self, tunnel: Tunnel, pop_spi: bytes, at: float) -> None:
         if tunnel.pop is None:
             return
-        self.ctx.dataplane.sa_established(
-            (self.name, tunnel.index), tunnel.pop, at, self.ctx.replicated_at(pop_spi)
-        )
+        key = (self.name, tunnel.index)
         replicated_at = self.ctx.replicated_at(pop_spi)
+        self.ctx.dataplane.sa_established(key, tunnel.pop, at, replicated_at)
         if replicated_at is not None and replicated_at > at:  # re-check when replicas land
-            self._at(replicated_at - at, lambda: self.ctx.dataplane.refresh(
-                (self.name, tunnel.index), self.env.now))  # fmt: skip
+            self._at(replicated_at - at, lambda: self.ctx.dataplane.refresh(key, self.env.now))
 
     def _lost(self, tunnel: Tunnel, now: float, outcome: str, *, detected: bool) -> None:
         """The tunnel's IKE SA is gone: fail what was in flight, then restart it."""

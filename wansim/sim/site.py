@@ -290,7 +290,10 @@ class BranchSite:
         replicated_at = self.ctx.replicated_at(pop_spi)
         self.ctx.dataplane.sa_established(key, tunnel.pop, at, replicated_at)
         if replicated_at is not None and replicated_at > at:  # re-check when replicas land
-            self._at(replicated_at - at, lambda: self.ctx.dataplane.refresh(key, self.env.now))
+            self._at(
+                replicated_at - self.env.now,
+                lambda: self.ctx.dataplane.refresh(key, self.env.now),
+            )
 
     def _lost(self, tunnel: Tunnel, now: float, outcome: str, *, detected: bool) -> None:
         """The tunnel's IKE SA is gone: fail what was in flight, then restart it."""

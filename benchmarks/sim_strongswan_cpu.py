@@ -21,7 +21,7 @@ import statistics
 import sys
 from pathlib import Path
 
-from wansim.interop.strongswan import Charon, CharonConfig, StrongswanError
+from wansim.interop.strongswan import DEFAULT_CHROOT, Charon, CharonConfig, StrongswanError
 from wansim.sim.costs import CostTable
 
 CASES = {
@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="measurements per case")
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args(argv)
+    chroot = Path(os.environ.get("WANSIM_CHROOT") or DEFAULT_CHROOT)
+    if os.geteuid() != 0 or not (chroot / "usr").is_dir():
+        print("skipped: needs root and the sid chroot (`interop/strongswan.sh setup`)")
+        return 0
     costs = CostTable.default()
     per_exchange = costs.exchange_cost_s("IKE_AUTH")
     rows = [

@@ -95,14 +95,16 @@ def _fra_catchment(config: ExperimentConfig) -> set[str]:
     return {world.sites.names[i] for i in np.flatnonzero(catchment == fra)}
 
 
-@pytest.mark.parametrize("strategy", ["replicated", "rehandshake"])
+@pytest.mark.parametrize("strategy", ["replicated", "rehandshake", "dual-tunnel"])
 def test_every_site_of_the_failed_pop_fails_over_and_parts_sum(failover_run, strategy):
     config, results = failover_run
-    expected = _fra_catchment(config)
+    expected = _fra_catchment(config)  # of the first address: every strategy's active tunnel
     assert expected, "the seed should put some sites behind FRA"
     rows = results.failovers[results.failovers["strategy"] == strategy]
     assert set(rows["site"]) == expected
-    assert (rows["outcome"] == "recovered").all()
+    # dual-tunnel: "no_survivor" when both of a site's addresses led to FRA
+    allowed = {"recovered", "no_survivor"} if strategy == "dual-tunnel" else {"recovered"}
+    assert set(rows["outcome"]) <= allowed
     assert (rows["failed_pop"] == "FRA").all() and (rows["new_pop"] != "FRA").all()
     parts = rows[["detect_s", "converge_s", "state_s"]].sum(axis=1)
     assert np.allclose(parts, rows["total_s"], rtol=0, atol=1e-9)
@@ -130,6 +132,15 @@ def test_replicated_needs_no_handshake_and_rehandshake_storms_the_neighbours(fai
     assert exchanges["rehandshake"] - exchanges["replicated"] >= 2 * len(moved) - 1e-6
     cpu = per_strategy["cpu_utilisation"]
     assert cpu["rehandshake"] > cpu["replicated"]
+
+
+def test_dual_tunnel_switches_to_the_survivor_without_a_handshake(failover_run):
+    _, results = failover_run
+    rows = results.failovers[results.failovers["strategy"] == "dual-tunnel"]
+    switched = rows[rows["outcome"] == "recovered"]
+    assert len(switched) and (switched["state_s"] == 0).all()
+    hs = results.handshakes[results.handshakes["strategy"] == "dual-tunnel"]
+    assert (hs["outcome"] == "established").all()
 
 
 def test_replicated_failover_is_detection_plus_convergence(failover_run):

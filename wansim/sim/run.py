@@ -83,10 +83,10 @@ class StrategyRun:
         self.registry = (
             SaRegistry(config.failover.replication_delay) if strategy == "replicated" else None
         )
-        self._replied_from: dict[str, str] = {}
+        self._replied_from: dict[tuple[str, str], str] = {}
         self._failing_pop: str | None = None
         self._site_up: dict[str, bool] = {}
-        self._cpu_wait: dict[str, float] = {}
+        self._cpu_wait: dict[tuple[str, str], float] = {}
         self._build_pops()
         self._build_sites()
         FailureInjector(self.env, failures, self._on_fail, self._on_recover)
@@ -152,18 +152,19 @@ class StrategyRun:
         self._site_ends[site.index].send(data, dest)
 
     def _pop_send(self, pop: str, address: str, data: bytes, dest: Addr, wait_s: float) -> None:
+        key = (dest[0], address)  # one site's tunnel: its address and our anycast address
         if wait_s > 0:  # handed to the site with the reply, for its handshake's cpu_wait_s
-            self._cpu_wait[dest[0]] = self._cpu_wait.get(dest[0], 0.0) + wait_s
-        self._replied_from[dest[0]] = pop
+            self._cpu_wait[key] = self._cpu_wait.get(key, 0.0) + wait_s
+        self._replied_from[key] = pop
         self._pop_ends[(pop, address)].send(data, dest)
 
-    def take_cpu_wait(self, site: BranchSite) -> float:
-        """POP CPU queueing behind the replies that reached this site so far."""
-        return self._cpu_wait.pop(site.ip, 0.0)
+    def take_cpu_wait(self, site: BranchSite, address: str) -> float:
+        """POP CPU queueing behind the replies that reached this tunnel so far."""
+        return self._cpu_wait.pop((site.ip, address), 0.0)
 
-    def answering_pop(self, site: BranchSite) -> str | None:
-        """The POP that last sent this site a datagram (the one answering its requests)."""
-        return self._replied_from.get(site.ip)
+    def answering_pop(self, site: BranchSite, address: str) -> str | None:
+        """The POP that last sent this tunnel a datagram (the one answering its requests)."""
+        return self._replied_from.get((site.ip, address))
 
     def replicated_at(self, pop_spi: bytes) -> float | None:
         return self.registry.replicated_at(pop_spi) if self.registry is not None else None

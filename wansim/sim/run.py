@@ -189,6 +189,14 @@ class StrategyRun:
     def _transition(self, key: TunnelKey, up: bool, now: float) -> None:
         site = self._by_name[key[0]]
         site.on_dataplane(key[1], up, now)
+        active = site.tunnels[site.active]
+        if (
+            up
+            and key[1] != site.active
+            and self.failovers.is_open(site.name)
+            and (active.sa is None or not active.sa.established)
+        ):
+            site.active = key[1]  # in an outage the site knows its tunnel is down: use this one
         self._site_changed(site, now)
 
     def _site_changed(self, site: BranchSite, now: float) -> None:

@@ -6,6 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wansim.cli import main
 from wansim.sim.costs import EXCHANGES, CostProfileError, CostTable, strongswan_exchange_s
@@ -87,3 +89,41 @@ def test_calibrate_cli_unknown_method_is_bad_input(tmp_path):
     )
     assert result.exit_code == 2
     assert "unknown key-exchange method" in result.output
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,
+                                                                 max_size=4),
+    max_leaves=12,
+)  # fmt: skip
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.one_of(st.text(max_size=200), json_values.map(json.dumps)))
+def test_any_profile_text_loads_or_raises_cost_profile_error(text):
+    try:
+        table = CostTable.from_json(text)
+    except CostProfileError:
+        return
+    for (token, op), seconds in table._ops.items():  # a table that loads is usable
+        assert table.operation_s(token, op) == seconds > 0
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    st.dictionaries(
+        st.sampled_from(["x25519", "mlkem768", "ecp384"]),
+        st.dictionaries(st.sampled_from(["initiate", "respond", "finish"]),
+                        st.floats(min_value=1e-9, max_value=1.0), min_size=1),
+        min_size=1,
+    ),
+    st.floats(min_value=0.01, max_value=100),
+)  # fmt: skip
+def test_profiles_round_trip_and_scale(ops, factor):
+    text = json.dumps({"name": "p", "backend": "pyca", "operations_s": ops})
+    table = CostTable.from_json(text).scaled(factor)
+    again = CostTable.from_json(table.to_json())
+    for token, by_op in ops.items():
+        for op, seconds in by_op.items():
+            assert again.operation_s(token, op) == pytest.approx(seconds * factor)

@@ -83,25 +83,40 @@ def handshake(proposal, esp_proposal, fragment_size, port_4500, rekey, backend, 
         raise click.UsageError(str(error)) from None
     except ValidationError as error:
         problems = "; ".join(e["msg"].removeprefix("Value error, ") for e in error.errors())
-        raise click.BadParameter(problems, param_hint="PROPOSAL") from None
+        raise click.BadParameter(problems, param_hint=_culprit(problems)) from None
     except ValueError as error:
-        raise click.BadParameter(str(error).splitlines()[0], param_hint="PROPOSAL") from None
+        problem = str(error).splitlines()[0]
+        raise click.BadParameter(problem, param_hint=_culprit(problem)) from None
     if not run.initiator.established and not rekey:
         failures = [type(e).__name__ for e in run.harness.events["i"]]
         raise click.ClickException(f"handshake did not complete: {', '.join(failures)}")
     if pcap_path is not None:
         from wansim.ike.pcap import pcap_bytes
 
-        pcap_path.write_bytes(pcap_bytes(run.datagrams))
+        _write(pcap_path, pcap_bytes(run.datagrams), "'--pcap'")
     if keys_path is not None:
         from wansim.ike.pcap import decryption_table_line_for
 
         lines = [decryption_table_line_for(k.spi_i, k.spi_r, k.keys) for k in run.key_sets]
-        keys_path.write_text("\n".join(lines) + "\n")
+        _write(keys_path, ("\n".join(lines) + "\n").encode(), "'--keys'")
     if as_json:
         click.echo(json.dumps(run.records(), indent=1))
         return
     _print_table(run)
+
+
+def _culprit(problem: str) -> str:
+    """The option a proposal error is about: the ESP proposal's messages say so."""
+    return "'--esp-proposal'" if problem.startswith("ESP proposal") else "PROPOSAL"
+
+
+def _write(path: Path, data: bytes, option: str) -> None:
+    """Write an output file; a missing folder or no permission is the user's input (exit 2)."""
+    try:
+        path.write_bytes(data)
+    except OSError as error:
+        message = f"cannot write {path}: {error.strerror}"
+        raise click.BadParameter(message, param_hint=option) from None
 
 
 def _print_table(run) -> None:

@@ -1,0 +1,30 @@
+"""CLI bad input found in user-acceptance runs: exit code 2 and a message naming the option."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from wansim.cli import main
+
+CLASSICAL = "aes256gcm16-prfsha384-ecp384"
+
+
+def test_handshake_pcap_into_missing_folder_is_bad_input(tmp_path) -> None:
+    for option in ("--pcap", "--keys"):
+        target = tmp_path / "no-such-folder" / "out"
+        result = CliRunner().invoke(main, ["handshake", CLASSICAL, option, str(target)])
+        assert result.exit_code == 2, result.output
+        assert f"'{option}'" in result.output and "cannot write" in result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_handshake_esp_proposal_typo_names_the_esp_option() -> None:
+    result = CliRunner().invoke(main, ["handshake", CLASSICAL, "--esp-proposal", "aes256gcm61"])
+    assert result.exit_code == 2
+    assert "'--esp-proposal'" in result.output and "aes256gcm61" in result.output
+
+
+def test_handshake_ike_proposal_typo_names_the_proposal() -> None:
+    result = CliRunner().invoke(main, ["handshake", CLASSICAL + "-ke1_mlkme768"])
+    assert result.exit_code == 2
+    assert "PROPOSAL" in result.output and "mlkme768" in result.output

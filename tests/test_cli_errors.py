@@ -28,3 +28,11 @@ def test_handshake_ike_proposal_typo_names_the_proposal() -> None:
     result = CliRunner().invoke(main, ["handshake", CLASSICAL + "-ke1_mlkme768"])
     assert result.exit_code == 2
     assert "PROPOSAL" in result.output and "mlkme768" in result.output
+
+
+def test_report_of_a_missing_folder_says_so(tmp_path) -> None:
+    result = CliRunner().invoke(main, ["report", str(tmp_path / "nowhere")])
+    assert result.exit_code == 2
+    assert "no such results folder" in result.output
+    empty = CliRunner().invoke(main, ["report", str(tmp_path)])
+    assert empty.exit_code == 2 and "neither a wansim run" in empty.output

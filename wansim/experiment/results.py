@@ -89,6 +89,8 @@ def load(path: str | Path) -> Results | SweepResults:
         return read_run(path)
     if (path / "sweep.json").is_file():
         return SweepResults(path, json.loads((path / "sweep.json").read_text()))
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no such results folder (from `wansim run` or `sweep`)")
     raise FileNotFoundError(
         f"{path} is neither a wansim run (manifest.json) nor a sweep (sweep.json)"
     )

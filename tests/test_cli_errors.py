@@ -36,3 +36,11 @@ def test_report_of_a_missing_folder_says_so(tmp_path) -> None:
     assert "no such results folder" in result.output
     empty = CliRunner().invoke(main, ["report", str(tmp_path)])
     assert empty.exit_code == 2 and "neither a wansim run" in empty.output
+
+
+def test_typo_in_a_bundled_experiment_name_suggests_the_right_one() -> None:
+    for verb in (["validate"], ["run"], ["sweep", "--out", "unused"]):
+        result = CliRunner().invoke(main, [verb[0], "quikstart", *verb[1:]])
+        assert result.exit_code == 2, result.output
+        assert "did you mean 'quickstart'?" in result.output
+        assert "pop_failover" in result.output  # the bundled names are listed

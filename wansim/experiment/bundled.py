@@ -8,6 +8,7 @@ work from anywhere in the tree.
 
 from __future__ import annotations
 
+import difflib
 import tomllib
 from pathlib import Path
 
@@ -40,7 +41,16 @@ def resolve(name_or_path: str | Path) -> Path:
     path = Path(name_or_path)
     if path.exists():
         return path
-    return find(str(name_or_path), "experiments", ".toml") or path  # loader: "cannot read"
+    found = find(str(name_or_path), "experiments", ".toml")
+    if found is not None:
+        return found
+    if not path.suffix and len(path.parts) == 1:  # a bare name: say which names exist
+        names = [name for name, _, _ in bundled()]
+        close = difflib.get_close_matches(str(name_or_path), names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise FileNotFoundError(f"{name_or_path}: no such file or bundled experiment; {hint}"
+                                f"bundled: {', '.join(names) or 'none found'}")
+    return path  # the loader says "cannot read the file"
 
 
 def bundled() -> list[tuple[str, str, Path]]:

@@ -3,7 +3,7 @@
 `wansim run quickstart` means `experiments/quickstart.toml`, and `[topology] pops =
 "europe5"` means `topologies/europe5.csv`: looked up in the current directory first, then
 beside the installed package (editable installs and source checkouts), so the bundled files
-work from anywhere in the tree.
+work from anywhere in the tree; the experiments also ship inside the package (wheel installs).
 """
 
 from __future__ import annotations
@@ -16,10 +16,14 @@ import wansim
 
 
 def folders(kind: str = "experiments") -> list[Path]:
-    """Existing `kind` folders (experiments, topologies), nearest first."""
-    source_tree = Path(wansim.__file__).resolve().parents[1]
+    """Existing `kind` folders (experiments, topologies), nearest first.
+
+    Installed from a wheel, the experiments come from `wansim/data/experiments`, which in
+    the source tree is a symlink to the top-level `experiments/` (one copy of each file).
+    """
+    package = Path(wansim.__file__).resolve().parent
     seen: list[Path] = []
-    for folder in (Path.cwd() / kind, source_tree / kind):
+    for folder in (Path.cwd() / kind, package.parent / kind, package / "data" / kind):
         if folder.is_dir() and folder.resolve() not in seen:
             seen.append(folder.resolve())
     return seen

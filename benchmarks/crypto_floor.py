@@ -18,11 +18,10 @@ than wall-clock time would. Usage: `python benchmarks/crypto_floor.py [--no-writ
 
 from __future__ import annotations
 
-import argparse
 import os
-import platform
 import sys
-from pathlib import Path
+
+from _common import machine, parser, publish
 
 from wansim.crypto import BACKENDS, METHODS, KeyExchange, get_kex, unavailable_reason
 from wansim.ike.ciphers import CipherSuite
@@ -50,8 +49,6 @@ IKE_SUITE = IkeSuite(PrfId.PRF_HMAC_SHA2_384, CipherSuite(EncrId.ENCR_AES_GCM_16
 CHILD_SUITE = CipherSuite(EncrId.ENCR_AES_GCM_16, 256)
 BATCHES = 15
 MIN_BATCH_S = 0.003
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- crypto_floor:begin -->", "<!-- crypto_floor:end -->"
 
 
 def _exchange(kex: KeyExchange) -> tuple[bytes, bytes, int]:
@@ -152,14 +149,12 @@ def section() -> str:
     from wansim.crypto import environment
 
     v = environment.versions()
-    machine = f"{platform.machine()}, {os.cpu_count()} CPUs, Python {v['python']}"
     libs = f"cryptography {v['cryptography']} ({v['openssl']}), liboqs {v['liboqs'] or 'absent'}"
     return "\n".join(
         [
-            BEGIN,
             "## Crypto floor (`benchmarks/crypto_floor.py`)",
             "",
-            f"Thread CPU time, median of 15 interleaved batches; one run on {machine}; {libs}.",
+            f"Thread CPU time, median of 15 interleaved batches; one run on {machine()}; {libs}.",
             "",
             "### Per key-exchange operation",
             "",
@@ -175,41 +170,13 @@ def section() -> str:
             "charges them per exchange).",
             "",
             *handshake_table(),
-            END,
         ]
     )
 
 
-INTRO = """# Benchmarks
-
-Speed figures from `benchmarks/*.py`, one section per benchmark: medians and ratios from
-one run on the machine named in the section. Re-run a benchmark to refresh its section
-(`make bench` runs them all). Timed unit tests are avoided on purpose: these figures
-describe a machine, they do not gate a build.
-"""
-
-
-def write_docs(text: str, path: Path = DOCS) -> None:
-    """Replace this benchmark's section in docs/benchmarks.md, keeping everyone else's."""
-    current = path.read_text() if path.exists() else INTRO
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
-    text = section()
-    print(text.replace(BEGIN + "\n", "").replace("\n" + END, ""))
-    if not args.no_write:
-        write_docs(text)
-        print(f"\nwritten to {DOCS}", file=sys.stderr)
+    args = parser(__doc__).parse_args(argv)
+    publish("crypto_floor", section(), write=not args.no_write)
     return 0
 
 

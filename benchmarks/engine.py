@@ -17,15 +17,13 @@ own cost is the rest. Medians over interleaved rounds. Usage:
 
 from __future__ import annotations
 
-import argparse
 import functools
-import os
-import platform
 import random
 import statistics
 import sys
 import time
-from pathlib import Path
+
+from _common import machine, parser, publish
 
 from wansim.crypto import get_kex
 from wansim.ike import keymat
@@ -34,8 +32,6 @@ from wansim.ike.config import IkeConfig
 from wansim.ike.loopback import Harness
 from wansim.ike.sa import IkeSa
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- engine:begin -->", "<!-- engine:end -->"
 PROPOSALS = (
     "aes256gcm16-prfsha256-x25519",
     "aes256gcm16-prfsha256-x25519-ke1_mlkem768",
@@ -184,11 +180,9 @@ def section(rows: list[dict], rounds: int) -> str:
 
     base = rows[0]["engine"]
     lines = [
-        BEGIN,
         "## IKE engine cost per handshake and rekey (`benchmarks/engine.py`)",
         "",
-        f"Thread CPU time, median of {rounds} interleaved rounds; one run on "
-        f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"Thread CPU time, median of {rounds} interleaved rounds; one run on {machine()}, "
         f"cryptography {cryptography.__version__}. Both engines of one handshake "
         "(IKE_SA_INIT, one IKE_INTERMEDIATE per ADDKE, IKE_AUTH with PSK and the first "
         "Child SA; strongSwan profile, port 4500, fragment_size 1280) in one process, "
@@ -213,31 +207,16 @@ def section(rows: list[dict], rounds: int) -> str:
         "fragmentation and reassembly, state, events) is the part a simulation pays per "
         "handshake on top of the crypto; it grows with the number of exchanges and fragments, "
         "not with the key-exchange method.",
-        END,
     ]
     return "\n".join(lines)
 
 
-def write_docs(text: str, path: Path = DOCS) -> None:
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        tail = rest.split(END, 1)[1]
-        path.write_text(head + text + tail)
-    else:
-        path.write_text(current.rstrip("\n") + "\n\n" + text + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=15)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--rounds", type=int, default=15)
+    args = cli.parse_args(argv)
     rows = measure(args.rounds)
-    text = section(rows, args.rounds)
-    print(text)
-    if not args.no_write:
-        write_docs(text)
+    publish("engine", section(rows, args.rounds), write=not args.no_write)
     return 0
 
 

@@ -13,8 +13,6 @@ Child KEYMAT), median of interleaved batches; and for reference the IKE engine a
 
 from __future__ import annotations
 
-import argparse
-import platform
 import statistics
 import sys
 import time
@@ -22,6 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from _common import machine, parser, publish  # noqa: E402
 from crypto_floor import handshake_crypto  # noqa: E402
 
 from wansim.crypto import get_kex  # noqa: E402
@@ -31,8 +30,6 @@ from wansim.sim.calibration import time_calls  # noqa: E402
 from wansim.sim.run import simulate  # noqa: E402
 
 PROPOSAL = "aes256gcm16-prfsha256-x25519-ke1_mlkem768"
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- sim_handshake:begin -->", "<!-- sim_handshake:end -->"
 
 
 def config(sites: int, strategies: tuple[str, ...] = ("rehandshake",)) -> ExperimentConfig:
@@ -93,10 +90,9 @@ def section(
 ) -> str:
     return "\n".join(
         [
-            BEGIN,
             "## Simulation cost per hybrid handshake (`benchmarks/sim_handshake.py`)",
             "",
-            f"One run on {platform.machine()}, Python {platform.python_version()}: {sites} "
+            f"One run on {machine()}: {sites} "
             f"sites, one `{PROPOSAL}` handshake each, no contention; thread CPU time "
             "(median of 3 simulations; wall time shown too, the machine is shared).",
             "",
@@ -119,35 +115,20 @@ def section(
             "ratio near 1 while the engine dominates (not implemented). What does parallelise "
             "is whole strategies: `simulate(config, workers=2)` runs them in processes with "
             f"identical results, {serial / parallel:.2f} × faster here on 2 cores.",
-            END,
         ]
     )
 
 
-def write_docs(text: str, path: Path = DOCS) -> None:
-    """Replace this benchmark's section in docs/benchmarks.md, keeping everyone else's."""
-    current = path.read_text()
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", type=int, default=300)
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--sites", type=int, default=300)
+    args = cli.parse_args(argv)
     floor = floor_per_handshake()
     engine = engine_per_handshake()
     cpu, wall = sim_cpu_per_handshake(args.sites)
     serial, parallel = parallel_wall_per_handshake(args.sites)
     text = section(args.sites, floor, engine, cpu, wall, serial, parallel)
-    print(text)
-    if not args.no_write:
-        write_docs(text)
+    publish("sim_handshake", text, write=not args.no_write)
     return 0
 
 

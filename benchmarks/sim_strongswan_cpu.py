@@ -14,12 +14,13 @@ machine's strongSwan implies: (CPU per handshake − our measured respond operat
 
 from __future__ import annotations
 
-import argparse
 import os
 import platform
 import statistics
 import sys
 from pathlib import Path
+
+from _common import parser, publish
 
 from wansim.interop.strongswan import DEFAULT_CHROOT, Charon, CharonConfig, StrongswanError
 from wansim.sim.costs import CostTable
@@ -41,8 +42,6 @@ PSK = "wansim-interop-psk-not-a-secret"
 IDS = ("initiator.cpu.example", "responder.cpu.example")
 TS = ("198.51.100.0/24", "203.0.113.0/24")
 PORTS = {"initiator": (45900, 45901), "responder": (45800, 45801)}
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- sim_strongswan_cpu:begin -->", "<!-- sim_strongswan_cpu:end -->"
 
 
 def charon(proposal: str, esp: str, role: str) -> CharonConfig:
@@ -82,11 +81,10 @@ def measure(proposal: str, esp: str, n: int) -> float:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--handshakes", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=3, help="measurements per case")
-    parser.add_argument("--no-write", action="store_true")
-    args = parser.parse_args(argv)
+    cli = parser(__doc__)
+    cli.add_argument("--handshakes", type=int, default=200)
+    cli.add_argument("--rounds", type=int, default=3, help="measurements per case")
+    args = cli.parse_args(argv)
     chroot = Path(os.environ.get("WANSIM_CHROOT") or DEFAULT_CHROOT)
     if os.geteuid() != 0 or not (chroot / "usr").is_dir():
         print("skipped: needs root and the sid chroot (`interop/strongswan.sh setup`)")
@@ -112,7 +110,6 @@ def main(argv: list[str] | None = None) -> int:
         print(rows[-1], flush=True)
     text = "\n".join(
         [
-            BEGIN,
             "## The cost table against a real strongSwan responder "
             "(`benchmarks/sim_strongswan_cpu.py`)",
             "",
@@ -132,18 +129,9 @@ def main(argv: list[str] | None = None) -> int:
             "daemon by the factor in the `sim ÷ strongSwan` column. The default is kept (it is "
             "the documented reference); to model this machine's strongSwan, set "
             "`[pop] cpu_scale` to about the inverse of that factor.",
-            END,
         ]
     )
-    print(text)
-    if not args.no_write:
-        current = DOCS.read_text()
-        if BEGIN in current and END in current:
-            head, rest = current.split(BEGIN, 1)
-            current = head + text + rest.split(END, 1)[1]
-        else:
-            current = current.rstrip("\n") + "\n\n" + text + "\n"
-        DOCS.write_text(current)
+    publish("sim_strongswan_cpu", text, write=not args.no_write)
     return 0
 
 

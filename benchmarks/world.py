@@ -10,24 +10,19 @@ Usage: `python benchmarks/world.py [--no-write]`.
 
 from __future__ import annotations
 
-import argparse
-import os
-import platform
 import statistics
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
 import numpy as np
 import simpy
+from _common import machine, parser, publish
 
 from wansim.net import AnycastParams, Network, build_world
 from wansim.net.anycast import compute_catchments
 from wansim.topology import generate_sites, load_pops
 
-DOCS = Path(__file__).resolve().parents[1] / "docs" / "benchmarks.md"
-BEGIN, END = "<!-- world:begin -->", "<!-- world:end -->"
 RUNS = 5
 
 
@@ -87,11 +82,10 @@ def section() -> str:
     rate = statistics.median(transport_rate(world) for _ in range(3))
 
     lines = [
-        BEGIN,
         "## World model (`benchmarks/world.py`)",
         "",
-        f"Thread CPU time, medians of {RUNS} runs (3 for the largest) on {platform.machine()}, "
-        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}; "
+        f"Thread CPU time, medians of {RUNS} runs (3 for the largest) on {machine()}, "
+        f"numpy {np.__version__}; "
         "the machine was shared with other jobs.",
         "",
         "| operation | median s | target s | within |",
@@ -105,31 +99,13 @@ def section() -> str:
         "",
         f"simpy transport: {rate:,.0f} datagrams per CPU second (1,200-byte datagrams from "
         "1,000 sites to their anycast POP, loss and jitter on; one simpy timeout each).",
-        END,
     ]
     return "\n".join(lines)
 
 
-def write_docs(text: str, path: Path = DOCS) -> None:
-    """Replace this benchmark's section in docs/benchmarks.md, keeping everyone else's."""
-    current = path.read_text() if path.exists() else "# Benchmarks\n"
-    if BEGIN in current and END in current:
-        head, rest = current.split(BEGIN, 1)
-        current = head + text + rest.split(END, 1)[1]
-    else:
-        current = current.rstrip("\n") + "\n\n" + text + "\n"
-    path.write_text(current)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--no-write", action="store_true", help="print only")
-    args = parser.parse_args(argv)
-    text = section()
-    print(text.replace(BEGIN + "\n", "").replace("\n" + END, ""))
-    if not args.no_write:
-        write_docs(text)
-        print(f"\nwritten to {DOCS}", file=sys.stderr)
+    args = parser(__doc__).parse_args(argv)
+    publish("world", section(), write=not args.no_write)
     return 0
 
 

@@ -92,22 +92,26 @@ def test_fragments_fit_the_mtu(payload, mtu):
         0.9**k)
 
 
-def attach_all(net, world, log):
+def wired(world, seed=1):
+    """A network over `world` with every POP (on each anycast address) and every site
+    attached, each logging (arrival, POP code or site index, anycast address, data, src).
+    Returns (env, net, log, site endpoints)."""
+    env = simpy.Environment()
+    net = Network(env, world, rng=np.random.default_rng(seed))
+    log: list = []
     for address in world.anycast_addresses:
         for code in world.pops.codes:
             net.attach(address, lambda data, src, code=code, a=address:
-                       log.append((net.env.now, code, a, data, src)), pop=code)
-    return [net.attach(world.site_ip(i), lambda data, src, i=i:
-                       log.append((net.env.now, i, None, data, src)))
-            for i in range(len(world.sites))]
+                       log.append((env.now, code, a, data, src)), pop=code)
+    sites = [net.attach(world.site_ip(i), lambda data, src, i=i:
+                        log.append((env.now, i, None, data, src)))
+             for i in range(len(world.sites))]
+    return env, net, log, sites
 
 
 def test_real_bytes_arrive_after_the_computed_delay_both_ways():
     world = lab_world()
-    env = simpy.Environment()
-    net = Network(env, world, rng=np.random.default_rng(1))
-    log: list = []
-    sites = attach_all(net, world, log)
+    env, net, log, sites = wired(world)
     anycast = world.anycast_addresses[0]
     pop = int(world.catchment(anycast)[0])
     payload = bytes(range(256)) * 4  # 1024 bytes, one IP packet
@@ -134,10 +138,7 @@ def test_real_bytes_arrive_after_the_computed_delay_both_ways():
 
 def test_access_link_serialises_back_to_back_datagrams():
     world = lab_world()
-    env = simpy.Environment()
-    net = Network(env, world, rng=np.random.default_rng(1))
-    log: list = []
-    sites = attach_all(net, world, log)
+    env, net, log, sites = wired(world)
     anycast = world.anycast_addresses[0]
     for _ in range(3):
         sites[0].send(b"x" * 1000, (anycast, 500))
@@ -149,10 +150,7 @@ def test_access_link_serialises_back_to_back_datagrams():
 @pytest.mark.parametrize("payload", [1000, 2500, 5000])
 def test_ip_fragment_loss_matches_one_minus_one_minus_p_to_the_k(payload):
     world = lab_world()
-    env = simpy.Environment()
-    net = Network(env, world, rng=np.random.default_rng(payload))
-    log: list = []
-    sites = attach_all(net, world, log)
+    env, net, log, sites = wired(world, seed=payload)
     anycast = world.anycast_addresses[0]
     n = 4000
     for _ in range(n):
@@ -169,10 +167,7 @@ def test_ip_fragment_loss_matches_one_minus_one_minus_p_to_the_k(payload):
 
 def test_fragment_dropping_path_drops_only_fragmented_datagrams():
     world = lab_world()
-    env = simpy.Environment()
-    net = Network(env, world, rng=np.random.default_rng(1))
-    log: list = []
-    sites = attach_all(net, world, log)
+    env, net, log, sites = wired(world)
     anycast = world.anycast_addresses[0]
     sites[2].send(b"a" * 1472, (anycast, 500))  # fits
     sites[2].send(b"b" * 1473, (anycast, 500))  # two fragments: dropped
@@ -191,10 +186,7 @@ def test_fragment_dropping_fraction_marks_random_sites():
 def test_jitter_is_seeded_and_positive():
     def arrivals(seed):
         world = lab_world()
-        env = simpy.Environment()
-        net = Network(env, world, rng=np.random.default_rng(seed))
-        log: list = []
-        sites = attach_all(net, world, log)
+        env, net, log, sites = wired(world, seed=seed)
         for _ in range(200):
             sites[3].send(b"j", (world.anycast_addresses[0], 500))
         env.run()
@@ -210,10 +202,7 @@ def test_jitter_is_seeded_and_positive():
 
 def test_failover_blackholes_then_delivers_to_the_next_pop():
     world = lab_world(routing=RoutingParams(convergence=FixedDelay(delay_s=5.0)))
-    env = simpy.Environment()
-    net = Network(env, world, rng=np.random.default_rng(1))
-    log: list = []
-    sites = attach_all(net, world, log)
+    env, net, log, sites = wired(world)
     anycast = world.anycast_addresses[0]
     first = world.pops.codes[int(world.catchment(anycast)[0])]
     changes: list = []
@@ -241,10 +230,7 @@ def test_failover_blackholes_then_delivers_to_the_next_pop():
 
 def test_datagram_in_flight_to_a_failing_pop_is_lost():
     world = lab_world()
-    env = simpy.Environment()
-    net = Network(env, world, rng=np.random.default_rng(1))
-    log: list = []
-    sites = attach_all(net, world, log)
+    env, net, log, sites = wired(world)
     anycast = world.anycast_addresses[0]
     pop = world.pops.codes[int(world.catchment(anycast)[0])]
     sites[0].send(b"doomed", (anycast, 500))
@@ -277,10 +263,7 @@ def test_unattached_and_unknown_destinations_are_recorded_drops():
 
 def test_site_to_site_datagrams_cross_the_backbone_and_blackhole_with_a_pop():
     world = lab_world(("lab", "lab"), routing=RoutingParams(convergence=FixedDelay(delay_s=5.0)))
-    env = simpy.Environment()
-    net = Network(env, world, rng=np.random.default_rng(1))
-    log: list = []
-    a, b = attach_all(net, world, log)
+    env, net, log, (a, b) = wired(world)
     b.send(b"hi", (world.site_ip(0), 500))
     env.run()
     ((at, site, _, data, src),) = log

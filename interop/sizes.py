@@ -22,14 +22,9 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
-
-from wansim.crypto import get_signature_scheme
-from wansim.crypto.signatures import self_signed_certificate
 from wansim.ike.config import IkeConfig
 from wansim.interop.session import ResponderThread, initiate
-from wansim.interop.strongswan import Charon, CharonConfig, sent_messages
+from wansim.interop.strongswan import Charon, CharonConfig, pubkey_credentials, sent_messages
 
 CASES = {
     "x25519": ("aes256gcm16-prfsha256-x25519", "aes256gcm16-x25519", 1280),
@@ -199,23 +194,10 @@ def markdown(name: str, case, profile: str = "strongswan") -> str:
     return "\n".join(rows)
 
 
-def _credentials(token: str, identity: str) -> tuple[object, bytes, str, str]:
-    """(private key, DER certificate, key PEM, certificate PEM) for `identity`."""
-    scheme = get_signature_scheme(token)
-    key = scheme.generate()
-    der = self_signed_certificate(scheme, key, identity)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()  # fmt: skip
-    cert_pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-    return key, der, key_pem, cert_pem.decode()
-
-
 def signature_markdown(token: str, case) -> str:
     """IKE_AUTH with RFC 7427 signatures and CERT payloads: charon<->charon vs wansim as
     initiator (our responder cannot be given a certificate charon trusts yet)."""
-    creds = {ident: _credentials(token, ident) for ident in IDS}
+    creds = {ident: pubkey_credentials(token, ident) for ident in IDS}
 
     def pubkey(role: str) -> CharonConfig:
         mine, peer = (IDS[0], IDS[1]) if role == "initiator" else (IDS[1], IDS[0])

@@ -28,14 +28,10 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from tests.sysdeps import _install
 from tests.tshark import ike_frames
 from wansim.cli import main
-from wansim.crypto import get_signature_scheme
-from wansim.crypto.signatures import self_signed_certificate
 from wansim.ike.config import IkeConfig
 from wansim.ike.constants import NON_ESP_MARKER
 from wansim.ike.events import (
@@ -51,6 +47,7 @@ from wansim.interop.strongswan import (
     Charon,
     CharonConfig,
     StrongswanError,
+    pubkey_credentials,
     sent_messages,
     setup_chroot,
 )
@@ -353,27 +350,14 @@ def test_tshark_decodes_and_decrypts_a_real_conversation(chroot, tmp_path):
     assert [f.exchange_type for f in requests] == [34, 43, 35, 36, 44, 37, 36, 44, 37, 37]
 
 
-def _credentials(token: str, identity: str) -> tuple[object, bytes, str, str]:
-    """(private key, DER certificate, key PEM, certificate PEM) for `identity`."""
-    scheme = get_signature_scheme(token)
-    key = scheme.generate()
-    der = self_signed_certificate(scheme, key, identity)
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    ).decode()  # fmt: skip
-    cert_pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
-    return key, der, key_pem, cert_pem.decode()
-
-
 @pytest.mark.interop
 @pytest.mark.parametrize("token, charon_name", [("ecdsa-p256", "SHA256"), ("ecdsa-p384", "SHA384")])
 def test_signature_auth_with_charon(chroot, token, charon_name):
     """RFC 7427 Digital Signature auth with certificates in CERT payloads, both directions
     of trust: charon pins our certificate, we take its (wansim models no PKI). ML-DSA cannot
     be tried: sid's strongSwan 6.1.0 has no ML-DSA in any plugin."""
-    ours = _credentials(token, INITIATOR_ID)
-    theirs = _credentials(token, RESPONDER_ID)
+    ours = pubkey_credentials(token, INITIATOR_ID)
+    theirs = pubkey_credentials(token, RESPONDER_ID)
     peer = _charon(
         HYBRID, initiator=False, auth="pubkey", local_cert_pem=theirs[3],
         local_key_pem=theirs[2], remote_cert_pem=ours[3],

@@ -23,7 +23,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from wansim.crypto import get_signature_scheme
+from wansim.crypto.signatures import self_signed_certificate
 
 SCRIPT = Path(__file__).resolve().parents[2] / "interop" / "strongswan.sh"
 DEFAULT_CHROOT = Path("/var/lib/wansim/sid-chroot")
@@ -212,6 +217,21 @@ secrets {{
     }}
 }}
 """
+
+
+def pubkey_credentials(token: str, identity: str) -> tuple[object, bytes, str, str]:
+    """A fresh key and self-signed certificate for `identity` (signature scheme `token`,
+    e.g. "ecdsa-p256"): (private key, DER certificate) as wansim's `credentials`, then
+    (key PEM, certificate PEM) for a `CharonConfig` with `auth = "pubkey"`."""
+    scheme = get_signature_scheme(token)
+    key = scheme.generate()
+    der = self_signed_certificate(scheme, key, identity)
+    key_pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()  # fmt: skip
+    cert_pem = x509.load_der_x509_certificate(der).public_bytes(serialization.Encoding.PEM)
+    return key, der, key_pem, cert_pem.decode()
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,28 @@ def test_typo_in_a_bundled_experiment_name_suggests_the_right_one() -> None:
         assert result.exit_code == 2, result.output
         assert "did you mean 'quickstart'?" in result.output
         assert "pop_failover" in result.output  # the bundled names are listed
+
+
+def test_cost_profile_given_by_set_is_relative_to_the_current_directory(
+    tmp_path, monkeypatch
+) -> None:
+    from wansim.experiment import load_experiment
+    from wansim.experiment.bundled import resolve
+
+    monkeypatch.chdir(tmp_path)
+    config = load_experiment(resolve("quickstart"), ["pop.cost_profile=costs.json"])
+    assert config.pop.cost_profile == str(tmp_path / "costs.json")
+
+
+def test_missing_or_malformed_cost_profile_is_bad_input(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken.json").write_text("{not json")
+    for name in ("missing.json", "broken.json"):
+        setting = ["--set", f"pop.cost_profile={name}"]
+        result = CliRunner().invoke(main, ["validate", "quickstart", *setting])
+        assert result.exit_code == 2, result.output
+        assert name in result.output and "internal error" not in result.output
+    tiny = ["--set", "sites.count=2", "--set", "run.duration=1m"]
+    result = CliRunner().invoke(main, ["run", "quickstart", "--out", "r", *setting, *tiny])
+    assert result.exit_code == 2, result.output
+    assert "internal error" not in result.output and not (tmp_path / "r").exists()

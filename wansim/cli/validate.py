@@ -32,6 +32,10 @@ def validate(file: str | None, overrides: tuple[str, ...], keys: bool, debug: bo
 
         path = resolve(file)
         config = load_experiment(path, overrides)
+        if config.pop.cost_profile != "default":
+            from wansim.sim.costs import CostTable
+
+            CostTable.load(config.pop.cost_profile)  # unreadable or malformed: exit 2 here
         pops = catalogue.pops(config.topology)
         kept = catalogue.kept(pops, config.topology) if isinstance(pops, dict) else {}
         sites = f"{config.sites.count} generated" if config.sites.count else config.sites.file

@@ -38,17 +38,24 @@ def exit_codes(debug: bool) -> Iterator[None]:
         # the reader (`| head`) went away: stop quietly, as the Python docs recommend
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(1)
-    except BAD_INPUT as exc:
-        if debug:
-            traceback.print_exc()
-        click.echo(f"error: {_one_line(exc)}", err=True)
-        sys.exit(2)
     except Exception as exc:
         if debug:
             traceback.print_exc()
+        if _bad_input(exc):
+            click.echo(f"error: {_one_line(exc)}", err=True)
+            sys.exit(2)
         hint = "" if debug else " (run with --debug for the traceback)"
         click.echo(f"internal error: {type(exc).__name__}: {_one_line(exc)}{hint}", err=True)
         sys.exit(1)
+
+
+def _bad_input(exc: BaseException) -> bool:
+    """Bad input: BAD_INPUT, or an unreadable cost profile (checked only if the simulator's
+    cost module was imported, so `wansim list` does not load the simulator)."""
+    if isinstance(exc, BAD_INPUT):
+        return True
+    costs = sys.modules.get("wansim.sim.costs")
+    return costs is not None and isinstance(exc, costs.CostProfileError)
 
 
 def _one_line(exc: BaseException) -> str:

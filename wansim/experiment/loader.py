@@ -64,13 +64,15 @@ def parse_experiment(
         raise ExperimentError([Problem("", f"not valid TOML: {exc}", line)], source) from None
     lines = key_lines(text)
     problems: list[Problem] = []
+    overridden: set[tuple[str, ...]] = set()
     for loc, value in _parse_overrides(overrides, problems):
         _set(data, loc, value)
         lines[loc] = None  # type: ignore[assignment]  # an override has no line
+        overridden.add(tuple(loc))
     if default_name is not None and "name" not in data:
         data["name"] = re.sub(r"[^A-Za-z0-9_.-]", "-", default_name) or "experiment"
     if base_dir is not None:
-        _resolve_paths(data, Path(base_dir))
+        _resolve_paths(data, Path(base_dir), from_cwd=overridden)
     config = build_config(data, lines, problems)
     if problems:
         raise ExperimentError(problems, source)
@@ -157,16 +159,17 @@ def _get(data: dict[str, Any], loc: tuple[str, ...]) -> Any:
     return node
 
 
-def _resolve_paths(data: dict[str, Any], base: Path) -> None:
-    """File names relative to the experiment file; a bare POP list name such as "europe5"
-    that is no file there means the bundled `topologies/europe5.csv`."""
+def _resolve_paths(data: dict[str, Any], base: Path, from_cwd: set[tuple[str, ...]]) -> None:
+    """File names relative to the experiment file — or to the current directory when an
+    override (`--set pop.cost_profile=costs.json`) gave them, as on any command line; a bare
+    POP list name such as "europe5" that is no file there means `topologies/europe5.csv`."""
     for loc in FILE_SETTINGS:
         value = _get(data, loc)
         if not isinstance(value, str) or value in _NOT_PATHS.get(loc, ()):
             continue
         path = Path(value).expanduser()
         if not path.is_absolute():
-            path = (base / path).resolve()
+            path = ((Path.cwd() if tuple(loc) in from_cwd else base) / path).resolve()
         if loc == ("topology", "pops") and not path.exists():
             path = find(value, "topologies", ".csv") or path
         _set(data, loc, str(path))

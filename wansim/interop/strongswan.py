@@ -328,18 +328,9 @@ class Charon:
         self._final_log: str | None = None
 
     def _script(self, *args: str, timeout_s: float = 60) -> SwanctlResult:
-        env = dict(os.environ, WANSIM_CHROOT=str(self.chroot))
-        try:
-            done = subprocess.run(
-                ["bash", str(SCRIPT), *args],
-                env=env,
-                capture_output=True,
-                text=True,
-                timeout=timeout_s,
-                check=False,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise StrongswanError(f"strongswan.sh {args[0]} timed out after {timeout_s} s") from exc
+        done = _run_script(
+            args, self.chroot, timeout_s, f"strongswan.sh {args[0]} timed out after {timeout_s} s"
+        )
         return SwanctlResult(done.returncode, done.stdout + done.stderr)
 
     @property
@@ -397,14 +388,17 @@ class Charon:
         self.stop()
 
 
-def setup_chroot(chroot: Path | None = None, timeout_s: float = 1800) -> str:
-    """Build (or reuse) the sid chroot; raise `StrongswanError` with the reason on failure."""
+def _run_script(
+    args: tuple[str, ...], chroot: Path | None, timeout_s: float, timeout_message: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `interop/strongswan.sh ARGS` (on `chroot`, else its default); a timeout raises
+    `StrongswanError(timeout_message)`."""
     env = dict(os.environ)
     if chroot is not None:
         env["WANSIM_CHROOT"] = str(chroot)
     try:
-        done = subprocess.run(
-            ["bash", str(SCRIPT), "setup"],
+        return subprocess.run(
+            ["bash", str(SCRIPT), *args],
             env=env,
             capture_output=True,
             text=True,
@@ -412,7 +406,14 @@ def setup_chroot(chroot: Path | None = None, timeout_s: float = 1800) -> str:
             check=False,
         )
     except subprocess.TimeoutExpired as exc:
-        raise StrongswanError(f"building the sid chroot took over {timeout_s} s") from exc
+        raise StrongswanError(timeout_message) from exc
+
+
+def setup_chroot(chroot: Path | None = None, timeout_s: float = 1800) -> str:
+    """Build (or reuse) the sid chroot; raise `StrongswanError` with the reason on failure."""
+    done = _run_script(
+        ("setup",), chroot, timeout_s, f"building the sid chroot took over {timeout_s} s"
+    )
     if done.returncode != 0:
         raise StrongswanError(f"cannot build the strongSwan sid chroot: {done.stderr[-1500:]}")
     return done.stdout.strip()

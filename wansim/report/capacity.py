@@ -162,7 +162,8 @@ def absorbed_shares(moves: pd.DataFrame, handshakes: pd.DataFrame) -> pd.DataFra
     """
     weight = handshakes.groupby("site")["round_trips"].sum()
     moved = moves.dropna(subset=["to_pop"]).assign(
-        weight=lambda d: d["site"].map(weight).fillna(0.0)
+        # astype: with no site moved (a one-POP world) the map keeps the string dtype
+        weight=lambda d: d["site"].map(weight).astype(float).fillna(0.0)
     )
     total = moved.groupby("pop")["weight"].transform("sum")
     moved = moved.assign(share=np.where(total > 0, moved["weight"] / total.where(total > 0, 1), 0))

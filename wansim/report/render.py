@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import io
+import math
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -158,10 +159,18 @@ def _text_page(section: Section, data: ReportData | None) -> Figure:
     return fig
 
 
+def _cell(value: object) -> str:
+    """A PDF table cell: missing values as "–" like the HTML table (pandas 3's astype(str)
+    keeps NaN), long ones cut."""
+    missing = value is None or (isinstance(value, float) and math.isnan(value))
+    text = "–" if missing else str(value)
+    return text if len(text) <= 48 else text[:45] + "…"
+
+
 def _table_pages(title: str, caption: str, table: pd.DataFrame, rows: int = 28):
     if table.empty:
         return
-    text = table.astype(str).map(lambda v: v if len(v) <= 48 else v[:45] + "…")
+    text = table.map(_cell)
     for start in range(0, len(text), rows):
         fig = Figure(figsize=_PAGE)
         fig.suptitle(f"{title}: {caption}", fontsize=11)

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from tests.sysdeps import require_program
 from tests.tshark import ike_frames
+from tests.vectors import VECTORS_DIR
 from wansim.ike.constants import NON_ESP_MARKER, EncrId, IntegId
 from wansim.ike.pcap import (
     CapturedDatagram,
@@ -32,10 +33,6 @@ from wansim.ike.pcap import (
     pcap_bytes,
     udp_datagram,
 )
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-VECTOR = SHARED / "vectors" / "strongswan-6.1-x25519-mlkem768"
-
 
 # --- a tiny independent reader ------------------------------------------------------------
 
@@ -99,9 +96,9 @@ def _sum16(data: bytes) -> int:
 
 
 def _vector() -> Path:
-    if not VECTOR.is_dir():
-        pytest.skip(f"strongSwan vector folder {VECTOR} is absent")
-    return VECTOR
+    if not VECTORS_DIR.is_dir():
+        pytest.skip(f"strongSwan vector folder {VECTORS_DIR} is absent")
+    return VECTORS_DIR
 
 
 def _vector_key_lines() -> list[str]:

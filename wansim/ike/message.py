@@ -40,7 +40,11 @@ from wansim.ike.payloads import (
 )
 
 _HEADER = struct.Struct("!8s8sBBBBII")
-_KNOWN_FLAGS = HeaderFlag.INITIATOR | HeaderFlag.VERSION | HeaderFlag.RESPONSE
+_PAYLOAD_HEADER = struct.Struct("!BBH")
+# Plain ints: IntFlag arithmetic is slow, and every message tests these bits.
+_INITIATOR = int(HeaderFlag.INITIATOR)
+_RESPONSE = int(HeaderFlag.RESPONSE)
+_KNOWN_FLAGS = int(HeaderFlag.INITIATOR | HeaderFlag.VERSION | HeaderFlag.RESPONSE)
 _ENCRYPTED = (Encrypted, EncryptedFragment)
 
 P = TypeVar("P", bound=Payload)
@@ -72,11 +76,11 @@ class IkeHeader:
     @property
     def is_initiator(self) -> bool:
         """Sent by the original initiator of the IKE SA (I flag)."""
-        return bool(self.flags & HeaderFlag.INITIATOR)
+        return bool(self.flags & _INITIATOR)
 
     @property
     def is_response(self) -> bool:
-        return bool(self.flags & HeaderFlag.RESPONSE)
+        return bool(self.flags & _RESPONSE)
 
     @property
     def major_version(self) -> int:
@@ -143,7 +147,7 @@ def _walk_chain(
             raise _chain_error(
                 payloads, payload_type, start, f"announced, {end - offset} bytes left"
             )
-        next_type, flags, length = struct.unpack_from("!BBH", data, offset)
+        next_type, flags, length = _PAYLOAD_HEADER.unpack_from(data, offset)
         if length < PAYLOAD_HEADER_BYTES:
             raise _chain_error(
                 payloads, payload_type, start, f"length {length} is below the 4-byte header"

@@ -390,7 +390,8 @@ class Notify(Payload):
     def from_body(cls, body: bytes) -> Self:
         _need(body, 4, "Notify payload body")
         protocol, spi_size, notify_type = struct.unpack_from("!BBH", body)
-        _need(body, 4 + spi_size, f"Notify with {spi_size}-byte SPI")
+        if len(body) < 4 + spi_size:
+            _need(body, 4 + spi_size, f"Notify with {spi_size}-byte SPI")
         return cls(
             coerce(NotifyType, notify_type),
             bytes(body[4 + spi_size :]),
@@ -412,7 +413,8 @@ class _TypedData(Payload):
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
-        _need(body, 4, f"{cls.__name__} body")
+        if len(body) < 4:
+            _need(body, 4, f"{cls.__name__} body")
         return cls(coerce(cls.kind_enum, body[0]), bytes(body[4:]))
 
 
@@ -452,7 +454,8 @@ class _EncodedData(Payload):
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
-        _need(body, 1, f"{cls.__name__} body")
+        if not body:
+            _need(body, 1, f"{cls.__name__} body")
         return cls(coerce(CertEncoding, body[0]), bytes(body[1:]))
 
 
@@ -611,7 +614,8 @@ class _TrafficSelectors(Payload):
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
-        _need(body, 4, f"{cls.__name__} body")
+        if len(body) < 4:
+            _need(body, 4, f"{cls.__name__} body")
         count = body[0]
         selectors = []
         offset = 4

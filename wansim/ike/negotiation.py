@@ -5,6 +5,7 @@ operations the state machine needs on top of `wansim.ike.proposals` (RFC 7296 §
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import ipaddress
 
@@ -22,8 +23,10 @@ from wansim.ike.proposals import (
 )
 
 
+@functools.lru_cache(maxsize=1024)
 def identity(text: str) -> tuple[int, bytes]:
-    """ID payload type and data for an identity string (RFC 7296 §3.5)."""
+    """ID payload type and data for an identity string (RFC 7296 §3.5); memoised, as
+    every handshake of a run sends the same few identities."""
     try:
         address = ipaddress.ip_address(text)
     except ValueError:
@@ -43,6 +46,7 @@ def id_text(kind: int, data: bytes) -> str:
     return data.decode("utf-8", "replace")
 
 
+@functools.lru_cache(maxsize=1024)  # memo: every Child SA of a run uses the same few
 def selectors(prefixes: tuple[str, ...]) -> tuple[TrafficSelector, ...]:
     return tuple(TrafficSelector.from_network(p) for p in prefixes)
 
@@ -154,6 +158,30 @@ def select(
     """The responder's choice, or None. Without INTERMEDIATE_EXCHANGE_SUPPORTED from the
     initiator, proposals with additional key exchanges are refused (strongSwan). When the
     peer's KEi method is acceptable it is preferred, saving an INVALID_KE_PAYLOAD trip."""
+    offered = tuple(offered)
+    blank = _without_spis(offered)
+    key = (tuple(configured), require_pq, allow_addke, skip_ke, ke_method)
+    if blank is None:
+        return _select(offered, *key)
+    chosen = _select(blank, *key)
+    return None if chosen is None else _with_spi(chosen, offered)
+
+
+def check_chosen(proposal, offer, *, skip_ke=False, require_pq=False):
+    """The responder's chosen proposal if it is a valid answer to our offer, else None."""
+    chosen = _check_chosen(
+        _blank(proposal) if any(proposal.spi) else proposal, tuple(offer), skip_ke, require_pq
+    )
+    return None if chosen is None else _with_spi(chosen, (proposal,))
+
+
+# Choosing is a pure function of the offers and our configuration, and the SPIs play no
+# part in it (they are only copied into the result), so both choices are memoised on
+# the offer with its SPIs zeroed: every SA of a run negotiates the same few offers.
+
+
+@functools.lru_cache(maxsize=1024)
+def _select(offered, configured, require_pq, allow_addke, skip_ke, ke_method):
     offered = [p for p in offered if allow_addke or without_addke(p)]
     if ke_method is not None:
         narrowed = [
@@ -171,9 +199,31 @@ def select(
     return select_proposal(offered, configured, require_pq=require_pq, skip_ke=skip_ke)
 
 
-def check_chosen(proposal, offer, *, skip_ke=False, require_pq=False):
-    """The responder's chosen proposal if it is a valid answer to our offer, else None."""
+@functools.lru_cache(maxsize=1024)
+def _check_chosen(proposal, offer, skip_ke, require_pq):
     try:
         return accept_chosen(proposal, offer, require_pq=require_pq, skip_ke=skip_ke)
     except InvalidChosenProposal:
         return None
+
+
+def _blank(proposal: Proposal) -> Proposal:
+    """The proposal with a zero SPI of the same size."""
+    return Proposal(
+        proposal.number, proposal.protocol, bytes(len(proposal.spi)), proposal.transforms
+    )
+
+
+def _without_spis(offered) -> tuple[Proposal, ...] | None:
+    """The offer with zero SPIs, or None when proposal numbers repeat (then a chosen
+    proposal's number would not tell whose SPI it carries)."""
+    numbers = {p.number for p in offered}
+    if len(numbers) != len(offered):
+        return None
+    return tuple(_blank(p) if any(p.spi) else p for p in offered)
+
+
+def _with_spi(chosen: ChosenProposal, offered) -> ChosenProposal:
+    """`chosen` carrying the SPI of the offered proposal with its number."""
+    spi = next(p.spi for p in offered if p.number == chosen.number)
+    return chosen if spi == chosen.spi else dataclasses.replace(chosen, spi=spi)

@@ -15,6 +15,7 @@ IVs are never drawn here: the caller passes them (from a random source it was gi
 
 from __future__ import annotations
 
+import functools
 import hmac
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ class Encryption:
     salt_bytes: int  # extra key bytes taken from prf+ (RFC 5282 §7.1, RFC 4106 §8.1)
     aead_icv_bytes: int  # 0 for a non-AEAD cipher (its ICV comes from INTEG)
 
-    @property
+    @functools.cached_property
     def aead(self) -> bool:
         return self.aead_icv_bytes > 0
 
@@ -99,6 +100,9 @@ def get_integrity(transform_id: int) -> Integrity:
         raise UnsupportedAlgorithm(f"unsupported INTEG transform {transform_id}") from None
 
 
+_KEPT_CIPHERS = 8  # AES-GCM objects cached per suite (a few IKE SA key sets)
+
+
 @dataclass(frozen=True)
 class CipherSuite:
     """ENCR + key length + INTEG as negotiated; sizes keys and seals/opens payload bodies.
@@ -128,43 +132,43 @@ class CipherSuite:
             get_integrity(self.integ)
         object.__setattr__(self, "integ", self.integ or None)
 
-    @property
+    @functools.cached_property
     def encryption(self) -> Encryption:
         return ENCRYPTION_ALGORITHMS[self.encr]
 
-    @property
+    @functools.cached_property
     def integrity(self) -> Integrity | None:
         return INTEGRITY_ALGORITHMS[self.integ] if self.integ else None
 
-    @property
+    @functools.cached_property
     def aead(self) -> bool:
         return self.encryption.aead
 
-    @property
+    @functools.cached_property
     def iv_bytes(self) -> int:
         return self.encryption.iv_bytes
 
-    @property
+    @functools.cached_property
     def block_bytes(self) -> int:
         return self.encryption.block_bytes
 
-    @property
+    @functools.cached_property
     def icv_bytes(self) -> int:
         integrity = self.integrity
         return integrity.icv_bytes if integrity else self.encryption.aead_icv_bytes
 
-    @property
+    @functools.cached_property
     def encr_key_bytes(self) -> int:
         """SK_e / ESP encryption key length, salt included (36 for AES-GCM-256)."""
         return self.key_bits // 8 + self.encryption.salt_bytes
 
-    @property
+    @functools.cached_property
     def integ_key_bytes(self) -> int:
         """SK_a / ESP integrity key length; 0 for AEAD (RFC 5282 §7.1: SK_a* are absent)."""
         integrity = self.integrity
         return integrity.key_bytes if integrity else 0
 
-    @property
+    @functools.cached_property
     def overhead_bytes(self) -> int:
         """IV + ICV: what the transform adds around the (padded) plaintext."""
         return self.iv_bytes + self.icv_bytes
@@ -177,8 +181,8 @@ class CipherSuite:
         if len(iv) != self.iv_bytes:
             raise ValueError(f"IV must be {self.iv_bytes} bytes, got {len(iv)}")
         if self.aead:
-            key, salt = self._split_gcm_key(encr_key)
-            return iv + AESGCM(key).encrypt(salt + iv, plaintext, aad)
+            aead, salt = self._gcm(encr_key)
+            return iv + aead.encrypt(salt + iv, plaintext, aad)
         if len(plaintext) % self.block_bytes:
             raise ValueError("CBC plaintext must be padded to the block size first")
         encryptor = Cipher(algorithms.AES(encr_key), modes.CBC(iv)).encryptor()
@@ -196,9 +200,9 @@ class CipherSuite:
             )
         iv = body[: self.iv_bytes]
         if self.aead:
-            key, salt = self._split_gcm_key(encr_key)
+            aead, salt = self._gcm(encr_key)
             try:
-                return AESGCM(key).decrypt(salt + iv, body[self.iv_bytes :], aad)
+                return aead.decrypt(salt + iv, body[self.iv_bytes :], aad)
             except InvalidTag:
                 raise IntegrityError("ICV mismatch (AES-GCM tag did not verify)") from None
         ciphertext = body[self.iv_bytes : len(body) - self.icv_bytes]
@@ -214,10 +218,22 @@ class CipherSuite:
         decryptor = Cipher(algorithms.AES(encr_key), modes.CBC(iv)).decryptor()
         return decryptor.update(ciphertext) + decryptor.finalize()
 
-    def _split_gcm_key(self, encr_key: bytes) -> tuple[bytes, bytes]:
-        # RFC 5282 §7.1: the salt is the last 4 octets of SK_e; nonce = salt | IV (§4).
-        cut = self.key_bits // 8
-        return encr_key[:cut], encr_key[cut:]
+    def _gcm(self, encr_key: bytes) -> tuple[AESGCM, bytes]:
+        """(AES-GCM cipher, salt) for SK_e. An IKE SA seals and opens many messages with
+        one key, so the cipher objects of the last few keys are kept on the suite."""
+        ciphers = self.__dict__.setdefault("_gcm_by_key", {})
+        found = ciphers.get(encr_key)
+        if found is None:
+            # RFC 5282 §7.1: the salt is the last 4 octets of SK_e; nonce = salt | IV (§4).
+            cut = self.key_bits // 8
+            if len(ciphers) >= _KEPT_CIPHERS:
+                ciphers.clear()
+            found = ciphers[encr_key] = (AESGCM(encr_key[:cut]), encr_key[cut:])
+        return found
+
+    def __getstate__(self) -> dict:
+        # Pickle (e.g. to a worker process) without the cached cipher objects.
+        return {k: v for k, v in self.__dict__.items() if k != "_gcm_by_key"}
 
     def _check_keys(self, encr_key: bytes, integ_key: bytes) -> None:
         if len(encr_key) != self.encr_key_bytes:

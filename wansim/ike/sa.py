@@ -131,6 +131,8 @@ from wansim.ike.timers import RetransmitSchedule
 Addr = tuple[str, int]
 RandomBytes = Callable[[int], bytes]
 _ZERO_SPI = bytes(8)
+_INITIATOR = int(HeaderFlag.INITIATOR)  # plain ints: IntFlag arithmetic is slow
+_RESPONSE = int(HeaderFlag.RESPONSE)
 
 
 class IkeStateError(RuntimeError):
@@ -801,10 +803,8 @@ class IkeSa:
     # --- send path -----------------------------------------------------------------
 
     def _header(self, gen: _Generation, exchange: int, mid: int, response: bool) -> IkeHeader:
-        flags = HeaderFlag.INITIATOR if gen.original_initiator else 0
-        if response:
-            flags |= HeaderFlag.RESPONSE
-        return IkeHeader(gen.spi_i, gen.spi_r, exchange, int(flags), mid)
+        flags = (_INITIATOR if gen.original_initiator else 0) | (_RESPONSE if response else 0)
+        return IkeHeader(gen.spi_i, gen.spi_r, exchange, flags, mid)
 
     def _build(self, gen, exchange, mid, response, payloads) -> tuple[list[bytes], bytes]:
         """IKE messages for `payloads` (fragmented when needed) and their RFC 9242 A|P."""

@@ -69,3 +69,13 @@ def test_missing_or_malformed_cost_profile_is_bad_input(tmp_path, monkeypatch) -
     result = CliRunner().invoke(main, ["run", "quickstart", "--out", "r", *setting, *tiny])
     assert result.exit_code == 2, result.output
     assert "internal error" not in result.output and not (tmp_path / "r").exists()
+
+
+def test_list_wraps_descriptions_under_the_name_column(monkeypatch) -> None:
+    monkeypatch.setenv("COLUMNS", "90")
+    result = CliRunner().invoke(main, ["list"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert all(len(line) <= 90 for line in lines)
+    names = [line.split()[0] for line in lines if not line.startswith(" ")]
+    assert {"quickstart", "pop_failover", "capacity_plan"} <= set(names)

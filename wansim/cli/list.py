@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+import textwrap
+
 import click
 
 from wansim.experiment.console import debug_option, exit_codes
@@ -19,6 +22,10 @@ def list_(debug: bool) -> None:
             click.echo("no bundled experiments found (looked for an experiments/ folder)")
             return
         width = max(len(name) for name, _, _ in found)
+        columns = max(shutil.get_terminal_size((100, 24)).columns, width + 40)
         for name, description, _ in found:
-            first = description.splitlines()[0] if description else ""
-            click.echo(f"{name:<{width}}  {first}")
+            text = " ".join(description.split()) or "(no description)"
+            lines = textwrap.wrap(text, columns - width - 2) or [""]
+            click.echo(f"{name:<{width}}  {lines[0]}")
+            for line in lines[1:]:
+                click.echo(f"{'':<{width}}  {line}")

@@ -100,7 +100,7 @@ def get_integrity(transform_id: int) -> Integrity:
         raise UnsupportedAlgorithm(f"unsupported INTEG transform {transform_id}") from None
 
 
-_KEPT_CIPHERS = 8  # AES-GCM objects cached per suite (a few IKE SA key sets)
+_KEPT_CIPHERS = 64  # AES-GCM objects kept per suite (suites are shared by IKE SAs)
 
 
 @dataclass(frozen=True)
@@ -219,8 +219,8 @@ class CipherSuite:
         return decryptor.update(ciphertext) + decryptor.finalize()
 
     def _gcm(self, encr_key: bytes) -> tuple[AESGCM, bytes]:
-        """(AES-GCM cipher, salt) for SK_e. An IKE SA seals and opens many messages with
-        one key, so the cipher objects of the last few keys are kept on the suite."""
+        """(AES-GCM cipher, salt) for SK_e. Both ends seal and open several messages
+        with one key, so the cipher objects of the last few keys are kept on the suite."""
         ciphers = self.__dict__.setdefault("_gcm_by_key", {})
         found = ciphers.get(encr_key)
         if found is None:

@@ -123,11 +123,25 @@ def methods_of(chosen: ChosenProposal) -> list[str]:
 
 
 def cipher_suite(chosen: ChosenProposal) -> CipherSuite:
-    return CipherSuite(chosen.encr, chosen.encr_key_bits or 0, chosen.integ)
+    return _cipher_suite(chosen.encr, chosen.encr_key_bits or 0, chosen.integ)
 
 
 def ike_suite(chosen: ChosenProposal) -> keymat.IkeSuite:
-    return keymat.IkeSuite(chosen.prf, cipher_suite(chosen))
+    return _ike_suite(chosen.prf, chosen.encr, chosen.encr_key_bits or 0, chosen.integ)
+
+
+# Suites are immutable and computed from a few algorithm numbers: one object per
+# combination, shared by every SA, sizes its keys and keeps its cipher objects.
+
+
+@functools.lru_cache(maxsize=256)
+def _cipher_suite(encr: int, key_bits: int, integ: int | None) -> CipherSuite:
+    return CipherSuite(encr, key_bits, integ)
+
+
+@functools.lru_cache(maxsize=256)
+def _ike_suite(prf: int, encr: int, key_bits: int, integ: int | None) -> keymat.IkeSuite:
+    return keymat.IkeSuite(prf, _cipher_suite(encr, key_bits, integ))
 
 
 def sa_payload(items, *, spi: bytes = b"", skip_ke: bool = False) -> SecurityAssociation:

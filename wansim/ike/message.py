@@ -10,6 +10,7 @@ raises `ParseError` (or one of its subclasses) and nothing else.
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -33,9 +34,14 @@ from wansim.ike.payloads import (
     PAYLOAD_CLASSES,
     Encrypted,
     EncryptedFragment,
+    IdInitiator,
+    IdResponder,
     KeyExchange,
     Notify,
     Payload,
+    SecurityAssociation,
+    TrafficSelectorsInitiator,
+    TrafficSelectorsResponder,
     UnknownPayload,
 )
 
@@ -173,7 +179,12 @@ def _walk_chain(
                 payloads, payload_type, start, f"{end - offset} bytes follow it; it must be last"
             )
         try:
-            payload = cls.from_body(body, next_type) if encrypted else cls.from_body(body)
+            if encrypted:
+                payload = cls.from_body(body, next_type)
+            elif cls in _MEMOISED:
+                payload = _parse_memoised(cls, body)
+            else:
+                payload = cls.from_body(body)
         except ParseError as error:
             raise _chain_error(payloads, payload_type, start, str(error)) from None
         payloads.append(payload)
@@ -183,6 +194,27 @@ def _walk_chain(
     if offset != end:
         raise ParseError(f"{end - offset} trailing bytes after the last payload")
     return payloads
+
+
+# Payloads that every handshake of a run repeats byte for byte (proposal offers and
+# answers, identities, traffic selectors, status notifies). Parsing is a pure function of
+# the bytes and payloads are immutable, so a memo answers the repeats; key exchange data,
+# nonces and ciphertext are always new and skip it. Errors are never memoised.
+_MEMOISED = frozenset(
+    {
+        SecurityAssociation,
+        Notify,
+        IdInitiator,
+        IdResponder,
+        TrafficSelectorsInitiator,
+        TrafficSelectorsResponder,
+    }
+)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_memoised(cls: type[Payload], body: bytes) -> Payload:
+    return cls.from_body(body)
 
 
 def _chain_error(parsed: list[Payload], payload_type: int, offset: int, what: str) -> ParseError:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from click.testing import CliRunner
 
 from wansim.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
 
 CLASSICAL = "aes256gcm16-prfsha384-ecp384"
 
@@ -79,3 +83,17 @@ def test_list_wraps_descriptions_under_the_name_column(monkeypatch) -> None:
     assert all(len(line) <= 90 for line in lines)
     names = [line.split()[0] for line in lines if not line.startswith(" ")]
     assert {"quickstart", "pop_failover", "capacity_plan"} <= set(names)
+
+
+def test_bad_sites_csv_is_reported_by_validate_and_run(tmp_path) -> None:
+    experiment = tmp_path / "perth.toml"
+    experiment.write_text((ROOT / "experiments" / "perth_second_addke.toml").read_text())
+    (tmp_path / "perth-sites.csv").write_text("name,lat,lon\nperth,-31.95,215.86\n")
+    for verb in (["validate"], ["run", "--out", str(tmp_path / "out")]):
+        result = CliRunner().invoke(main, [verb[0], str(experiment), *verb[1:]])
+        assert result.exit_code == 2, result.output
+        assert "sites.file" in result.output and "field 'lon'" in result.output
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "perth-sites.csv").unlink()
+    result = CliRunner().invoke(main, ["validate", str(experiment)])
+    assert result.exit_code == 2 and "cannot read sites file" in result.output

@@ -10,7 +10,7 @@ import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from wansim.topology import BUILTIN_POPS, TopologyError, load_pops
+from wansim.topology import BUILTIN_POPS, TopologyError, load_pops, load_sites
 
 if TYPE_CHECKING:
     from wansim.experiment.config import TopologyConfig
@@ -36,6 +36,25 @@ def _load(source: str, mtime: float) -> dict[str, str] | str:
     except (TopologyError, OSError, ValueError) as exc:
         return f"cannot load POP list {source!r}: {exc}"
     return dict(zip(table.codes, table.regions, strict=True))
+
+
+def sites_problem(source: str) -> str | None:
+    """Why the sites CSV cannot be used (file, line, row and field), or None if it loads."""
+    path = Path(source)
+    try:
+        mtime = path.stat().st_mtime
+    except OSError as exc:
+        return f"cannot read sites file {source!r}: {exc.strerror or exc}"
+    return _sites_problem(str(path), mtime)
+
+
+@functools.lru_cache(maxsize=16)
+def _sites_problem(source: str, mtime: float) -> str | None:
+    try:
+        load_sites(source)
+    except (TopologyError, OSError, ValueError) as exc:
+        return str(exc)
+    return None
 
 
 def kept(all_pops: dict[str, str], topology: TopologyConfig) -> dict[str, str]:

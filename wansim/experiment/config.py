@@ -597,7 +597,8 @@ class ExperimentConfig(Section):
 
     @model_validator(mode="after")
     def _against_topology(self) -> ExperimentConfig:
-        """POP codes and region names must exist in the chosen topology."""
+        """POP codes and region names must exist in the chosen topology; the sites CSV
+        must load."""
         errors: list[InitErrorDetails] = []
 
         def bad(loc: tuple[str | int, ...], message: str, value: Any) -> None:
@@ -639,6 +640,9 @@ class ExperimentConfig(Section):
                     _unknown_region(failure.region, kept_regions),
                     failure.region,
                 )
+        problem = catalogue.sites_problem(self.sites.file) if self.sites.file else None
+        if problem is not None:
+            bad(("sites", "file"), problem, self.sites.file)
         for region in self.sites.region_weights or ():
             if region not in kept_regions:
                 bad(

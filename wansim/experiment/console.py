@@ -50,12 +50,16 @@ def exit_codes(debug: bool) -> Iterator[None]:
 
 
 def _bad_input(exc: BaseException) -> bool:
-    """Bad input: BAD_INPUT, or an unreadable cost profile (checked only if the simulator's
-    cost module was imported, so `wansim list` does not load the simulator)."""
+    """Bad input: BAD_INPUT, an unusable cost profile or topology file (checked only if their
+    modules were imported, so `wansim list` loads neither the simulator nor the topology)."""
     if isinstance(exc, BAD_INPUT):
         return True
-    costs = sys.modules.get("wansim.sim.costs")
-    return costs is not None and isinstance(exc, costs.CostProfileError)
+    for module, name in (("wansim.sim.costs", "CostProfileError"),
+                         ("wansim.topology.errors", "TopologyError")):  # fmt: skip
+        loaded = sys.modules.get(module)
+        if loaded is not None and isinstance(exc, getattr(loaded, name)):
+            return True
+    return False
 
 
 def _one_line(exc: BaseException) -> str:

@@ -89,3 +89,11 @@ def test_files_the_readme_names_exist() -> None:
         assert (ROOT / "experiments" / name).is_file(), name
     for name in re.findall(r"notebooks/(\w+)\.ipynb", README):
         assert (ROOT / "notebooks" / f"{name}.ipynb").is_file(), name
+
+
+def test_start_here_commands_in_wansim_help_parse() -> None:
+    lines = [line.strip() for line in (main.help or "").splitlines()]
+    commands = [re.split(r"\s{2,}", line)[0] for line in lines if line.startswith("wansim ")]
+    assert len(commands) >= 3
+    for command in commands:
+        test_wansim_commands_in_code_blocks_parse(command)

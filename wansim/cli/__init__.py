@@ -42,4 +42,13 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup)
 @click.version_option(package_name="wansim")
 def main() -> None:
-    """Simulate an anycast IPsec WAN with real hybrid post-quantum IKEv2 handshakes."""
+    """Simulate an anycast IPsec WAN with real hybrid post-quantum IKEv2 handshakes.
+
+    \b
+    Start here:
+      wansim list                                 the bundled experiments
+      wansim run quickstart                       one simulation into results/quickstart
+      wansim report results/quickstart            results/quickstart/report/report.html, .pdf
+      wansim handshake aes256gcm16-prfsha384-ecp384-ke1_mlkem768 --port-4500
+                                                  what a proposal puts on the wire
+    """

@@ -97,3 +97,20 @@ def test_start_here_commands_in_wansim_help_parse() -> None:
     assert len(commands) >= 3
     for command in commands:
         test_wansim_commands_in_code_blocks_parse(command)
+
+
+def test_readme_claim_port_4500_marker_fragments_the_mlkem768_request() -> None:
+    """README, question 1: the non-ESP marker pushes the IKE_INTERMEDIATE request over 1280."""
+    import json
+
+    proposal = "aes256gcm16-prfsha384-ecp384-ke1_mlkem768"
+    fragments = {}
+    for extra in ([], ["--port-4500"]):
+        result = CliRunner().invoke(main, ["handshake", proposal, "--json", *extra])
+        assert result.exit_code == 0, result.output
+        rows = json.loads(result.output)
+        request = next(r for r in rows
+                       if r["exchange"] == "IKE_INTERMEDIATE" and not r["response"])  # fmt: skip
+        fragments[bool(extra)] = (request["fragments"], request["ip_bytes"])
+    assert fragments[False][0] == 1 and fragments[False][1] <= 1280
+    assert fragments[True][0] == 2

@@ -97,3 +97,16 @@ def test_bad_sites_csv_is_reported_by_validate_and_run(tmp_path) -> None:
     (tmp_path / "perth-sites.csv").unlink()
     result = CliRunner().invoke(main, ["validate", str(experiment)])
     assert result.exit_code == 2 and "cannot read sites file" in result.output
+
+
+def test_calibrate_with_an_explicit_backend_that_runs_nothing_is_bad_input(tmp_path) -> None:
+    import pytest
+
+    from wansim.crypto import unavailable_reason
+
+    if unavailable_reason("mlkem768", "liboqs") is None:
+        pytest.skip("native liboqs is present here, so --backend liboqs runs ML-KEM")
+    output = tmp_path / "costs.json"
+    result = CliRunner().invoke(main, ["calibrate", "--backend", "liboqs", "-o", str(output)])
+    assert result.exit_code == 2, result.output
+    assert "OQS_INSTALL_PATH" in result.output and not output.exists()

@@ -332,11 +332,12 @@ class IkeSa:
     `initiator` is the original role. Addresses are `(ip, port)` with port 500; after
     IKE_SA_INIT the SA floats to 4500 (with the non-ESP marker) when NAT is detected or
     `config.port_4500 == "always"`. Injected: `random_bytes(n)` for SPIs, nonces, IVs and
-    link values; `kex_factory(token)` for key exchanges (default `wansim.crypto.get_kex`
-    with `config.backend`); `trace(WireMessage)` called for every message sent;
-    `credentials=(private key, DER certificate)` for signature auth (default: made on
-    first use). State to read: `state`, `established`, `closed`, `ike_spis`, `keys`,
-    `key_sets`, `children` (by our inbound SPI), `nat_detected`, `established_at`.
+    link values; `kex_factory(token)` for key exchanges, asked once per method when the
+    SA is made (default `wansim.crypto.get_kex` with `config.backend`);
+    `trace(WireMessage)` called for every message sent; `credentials=(private key, DER
+    certificate)` for signature auth (default: made on first use). State to read:
+    `state`, `established`, `closed`, `ike_spis`, `keys`, `key_sets`, `children` (by our
+    inbound SPI), `nat_detected`, `established_at`.
     """
 
     def __init__(
@@ -357,14 +358,16 @@ class IkeSa:
         self.local_addr = local_addr
         self.remote_addr = remote_addr
         self._random = random_bytes
-        self._kex_factory = kex_factory or (lambda token: get_kex(token, backend=config.backend))
+        factory = kex_factory or (lambda token: get_kex(token, backend=config.backend))
         self._trace = trace
         self._credentials = credentials  # (private key, DER certificate) for signature auth
         self._schedule: RetransmitSchedule = config.retransmit_schedule
         self._ike_specs = config.ike_specs
         self._esp_specs = config.esp_specs
-        for token in all_ke_tokens((*self._ike_specs, *self._esp_specs)):
-            self._kex_factory(token)  # BackendUnavailable now, not mid-handshake
+        # One key exchange object per method, made now: BackendUnavailable here, not
+        # mid-handshake (and no factory call on every message).
+        self._kexes = {t: factory(t) for t in all_ke_tokens((*self._ike_specs, *self._esp_specs))}
+        self._kex_factory = factory
         self.state = State.IDLE
         self.created_at = created_at
         self.established_at: float | None = None
@@ -996,7 +999,7 @@ class IkeSa:
         §7.2: "the rest unchanged"), an INVALID_KE retry needs a key of the wanted group."""
         gen = self._gen
         ops: list[CryptoOp] = []
-        kex = self._kex_factory(self._ke_token)
+        kex = self._kex(self._ke_token)
         if new_ke or self._pending is None:
             self._pending = kex.initiate()
             ops.append((self._ke_token, "initiate"))
@@ -1074,7 +1077,7 @@ class IkeSa:
             )
             return
         methods = methods_of(chosen)
-        wanted = self._kex_factory(methods[0])
+        wanted = self._kex(methods[0])
         if ke.method != wanted.method_id:
             # RFC 7296 §1.2: name the group we want; keep no state.
             self._stateless_reply(
@@ -1177,11 +1180,7 @@ class IkeSa:
                     int.from_bytes(invalid_ke.data[:2], "big") if len(invalid_ke.data) >= 2 else -1
                 )
                 token = next(
-                    (
-                        t
-                        for t in ke_tokens(self._offer())
-                        if self._kex_factory(t).method_id == wanted
-                    ),
+                    (t for t in ke_tokens(self._offer()) if self._kex(t).method_id == wanted),
                     None,
                 )
                 if token is None:
@@ -1215,7 +1214,7 @@ class IkeSa:
         methods = methods_of(chosen)
         if self.config.require_pq and not any(m.startswith("mlkem") for m in methods):
             raise _Violation("responder chose a proposal without ML-KEM", None)
-        if methods[0] != self._ke_token or ke.method != self._kex_factory(methods[0]).method_id:
+        if methods[0] != self._ke_token or ke.method != self._kex(methods[0]).method_id:
             raise _Violation("responder's KE does not match the chosen proposal", None)
         req_ops = self._responding_to.ops
         secret = self._pending.finish(ke.data)
@@ -1245,8 +1244,8 @@ class IkeSa:
         if self._addke:
             self.state = State.INTERMEDIATE
             token = self._addke[0]
-            self._pending = self._kex_factory(token).initiate()
-            kex = self._kex_factory(token)
+            self._pending = self._kex(token).initiate()
+            kex = self._kex(token)
             self._request(
                 self._gen,
                 ExchangeType.IKE_INTERMEDIATE,
@@ -1261,7 +1260,7 @@ class IkeSa:
 
     def _on_intermediate_request(self, gen: _Generation, message: Message, inner, now: float):
         token = self._addke[0]
-        kex = self._kex_factory(token)
+        kex = self._kex(token)
         ke = _find(inner, KeyExchange)
         if ke is None or ke.method != kex.method_id:
             raise _Violation(f"IKE_INTERMEDIATE must carry KE({token})")
@@ -1293,7 +1292,7 @@ class IkeSa:
             )
             return
         ke = _find(inner, KeyExchange)
-        if ke is None or ke.method != self._kex_factory(token).method_id:
+        if ke is None or ke.method != self._kex(token).method_id:
             raise _Violation(f"IKE_INTERMEDIATE response must carry KE({token})", None)
         req = self._responding_to
         req.ops.append((token, "finish"))
@@ -1646,7 +1645,7 @@ class IkeSa:
         )
 
     def _rekey_ke(self, run: _Rekey, token: str, ops: list[CryptoOp]) -> KeyExchange:
-        kex = self._kex_factory(token)
+        kex = self._kex(token)
         run.pending = kex.initiate()
         run.methods = [token]
         ops.append((token, "initiate"))
@@ -1727,7 +1726,7 @@ class IkeSa:
             Nonce(run.nonce),
         ]
         if methods:
-            kex = self._kex_factory(methods[0])
+            kex = self._kex(methods[0])
             if ke is None or ke.method != kex.method_id:
                 self._respond(
                     gen,
@@ -1792,7 +1791,7 @@ class IkeSa:
                 wanted = int.from_bytes(error.data[:2], "big")
                 specs = self._offer() if run.kind == "ike" else self._esp_specs
                 token = next(
-                    (t for t in ke_tokens(specs) if self._kex_factory(t).method_id == wanted),
+                    (t for t in ke_tokens(specs) if self._kex(t).method_id == wanted),
                     None,
                 )
                 offered = run.methods[0] if run.methods else ""
@@ -1860,7 +1859,7 @@ class IkeSa:
     def _send_followup(self, run: _Rekey, index: int, now: float) -> None:
         token = run.methods[index]
         ops: list[CryptoOp] = []
-        kex = self._kex_factory(token)
+        kex = self._kex(token)
         run.pending = kex.initiate()
         ops.append((token, "initiate"))
         payloads = [
@@ -1885,7 +1884,7 @@ class IkeSa:
             return
         index = len(run.secrets)
         token = run.methods[index]
-        kex = self._kex_factory(token)
+        kex = self._kex(token)
         ke = _find(inner, KeyExchange)
         if ke is None or ke.method != kex.method_id:
             raise _Violation(f"IKE_FOLLOWUP_KE must carry KE({token})")
@@ -1939,7 +1938,7 @@ class IkeSa:
         index = len(run.secrets)
         token = run.methods[index]
         ke = _find(inner, KeyExchange)
-        if ke is None or ke.method != self._kex_factory(token).method_id:
+        if ke is None or ke.method != self._kex(token).method_id:
             self._rekey = None
             raise _Violation(f"IKE_FOLLOWUP_KE response must carry KE({token})", None)
         req.ops.append((token, "finish"))
@@ -2102,6 +2101,13 @@ class IkeSa:
             child = self.children.pop(spi)
             self._superseded.discard(spi)
             self._events.append(ChildSaDeleted(gen.spis, child.spis, now, False))
+
+    def _kex(self, token: str) -> Any:
+        """The key exchange of a method token (`kex_factory` is asked once per method)."""
+        kex = self._kexes.get(token)
+        if kex is None:
+            kex = self._kexes[token] = self._kex_factory(token)
+        return kex
 
     # --- randomness ----------------------------------------------------------------
 

@@ -10,6 +10,7 @@ prints: one handshake (and optional rekeys) between two engines, message by mess
 
 from __future__ import annotations
 
+import functools
 import heapq
 import ipaddress
 import random
@@ -158,6 +159,23 @@ class HandshakeRun:
         return [asdict(row) for row in self.rows]
 
 
+@functools.lru_cache(maxsize=64)  # configs are immutable; callers repeat the same few
+def _configs(ike_proposals, esp_proposals, fragment_size, port_4500, backend, psk, auth):
+    """The (initiator, responder) configs `run_handshake` uses."""
+    from wansim.ike.config import IkeConfig
+
+    common = dict(
+        ike_proposals=ike_proposals, esp_proposals=esp_proposals, psk=psk,
+        fragment_size=fragment_size, port_4500="always" if port_4500 else "auto",
+        backend=backend, auth=auth,
+    )  # fmt: skip
+    ci = IkeConfig(**common, local_id="initiator.example", remote_id="responder.example",
+                   local_ts=("198.51.100.0/24",), remote_ts=("203.0.113.0/24",))  # fmt: skip
+    cr = IkeConfig(**common, local_id="responder.example", remote_id="initiator.example",
+                   local_ts=("203.0.113.0/24",), remote_ts=("198.51.100.0/24",))  # fmt: skip
+    return ci, cr
+
+
 def run_handshake(
     ike_proposals: str | tuple[str, ...],
     esp_proposals: str | tuple[str, ...] = "aes256gcm16",
@@ -176,18 +194,12 @@ def run_handshake(
     """Run IKE_SA_INIT .. IKE_AUTH (and with `rekey` a Child SA rekey, then an IKE SA
     rekey) between two engines with strongSwan-like settings; raise ValueError for bad
     proposals. Randomness is seeded, so sizes and SPIs repeat from run to run."""
-    from wansim.ike.config import IkeConfig
     from wansim.ike.sa import IkeSa
 
-    common = dict(
-        ike_proposals=ike_proposals, esp_proposals=esp_proposals, psk=psk,
-        fragment_size=fragment_size, port_4500="always" if port_4500 else "auto",
-        backend=backend, auth=auth,
-    )  # fmt: skip
-    ci = IkeConfig(**common, local_id="initiator.example", remote_id="responder.example",
-                   local_ts=("198.51.100.0/24",), remote_ts=("203.0.113.0/24",))  # fmt: skip
-    cr = IkeConfig(**common, local_id="responder.example", remote_id="initiator.example",
-                   local_ts=("203.0.113.0/24",), remote_ts=("198.51.100.0/24",))  # fmt: skip
+    ike_proposals, esp_proposals = (
+        p if isinstance(p, str) else tuple(p) for p in (ike_proposals, esp_proposals)
+    )
+    ci, cr = _configs(ike_proposals, esp_proposals, fragment_size, port_4500, backend, psk, auth)
     rng = random.Random(seed)
     rows: list[MessageRow] = []
     ip_header = IP_HEADER_BYTES[ipaddress.ip_address(initiator_addr[0]).version]

@@ -14,12 +14,13 @@ import wansim
 from wansim.experiment import bundled
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGED = Path(wansim.__file__).resolve().parent / "data" / "experiments"
+DATA = Path(wansim.__file__).resolve().parent / "data"
 
 
-def test_packaged_experiments_are_the_top_level_folder_itself() -> None:
-    assert PACKAGED.is_symlink(), "wansim/data/experiments must stay a symlink, not a copy"
-    assert PACKAGED.resolve() == (ROOT / "experiments").resolve()
+def test_packaged_folders_are_the_top_level_folders_themselves() -> None:
+    for kind in ("experiments", "topologies"):
+        assert (DATA / kind).is_symlink(), f"wansim/data/{kind} must stay a symlink, not a copy"
+        assert (DATA / kind).resolve() == (ROOT / kind).resolve()
 
 
 def test_package_data_includes_the_experiments() -> None:
@@ -29,6 +30,8 @@ def test_package_data_includes_the_experiments() -> None:
                for suffix in [pattern.rsplit(".", 1)[-1]]}
     # every kind of file the experiments folder holds (TOML, and CSVs they name) ships
     assert {p.suffix[1:] for p in (ROOT / "experiments").iterdir()} <= shipped
+    topologies = {pattern for pattern in patterns if pattern.startswith("data/topologies/")}
+    assert topologies == {"data/topologies/*.csv", "data/topologies/*.graphml"}
 
 
 def test_bundled_names_found_from_any_directory(tmp_path, monkeypatch) -> None:
@@ -47,3 +50,14 @@ def test_wheel_layout_without_a_source_tree_finds_the_packaged_copy(tmp_path, mo
     monkeypatch.chdir(tmp_path)
     assert "quickstart" in [name for name, _, _ in bundled.bundled()]
     assert bundled.resolve("quickstart") == site / "data" / "experiments" / "quickstart.toml"
+
+
+def test_wheel_layout_finds_bundled_topologies(tmp_path, monkeypatch) -> None:
+    site = tmp_path / "site-packages" / "wansim"
+    (site / "data" / "topologies").mkdir(parents=True)
+    (site / "data" / "topologies" / "europe5.csv").write_bytes(
+        (ROOT / "topologies" / "europe5.csv").read_bytes()
+    )
+    monkeypatch.setattr(wansim, "__file__", str(site / "__init__.py"))
+    monkeypatch.chdir(tmp_path)
+    assert bundled.find("europe5", "topologies", ".csv") == site / "data/topologies/europe5.csv"

@@ -70,7 +70,9 @@ def handshake(proposal, esp_proposal, fragment_size, port_4500, rekey, backend, 
     t_ms is the in-memory link's clock (10 ms one way), not a latency: for handshake
     latency over real distances, loss and CPU queues use `wansim run`.
 
-    Example: wansim handshake aes256gcm16-prfsha256-x25519-ke1_mlkem768 --port-4500
+    \b
+    Example:
+      wansim handshake aes256gcm16-prfsha256-x25519-ke1_mlkem768 --port-4500
     """
     from pydantic import ValidationError
 

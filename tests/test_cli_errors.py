@@ -110,3 +110,20 @@ def test_calibrate_with_an_explicit_backend_that_runs_nothing_is_bad_input(tmp_p
     result = CliRunner().invoke(main, ["calibrate", "--backend", "liboqs", "-o", str(output)])
     assert result.exit_code == 2, result.output
     assert "OQS_INSTALL_PATH" in result.output and not output.exists()
+
+
+def test_interop_respond_on_a_port_in_use_is_one_line_bad_input(tmp_path) -> None:
+    import socket
+
+    psk = tmp_path / "psk"
+    psk.write_text("secret\n")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(main, [
+            "interop", "respond", f"127.0.0.1:{port}", "--proposal", CLASSICAL,
+            "--esp-proposal", "aes256gcm16", "--psk-file", str(psk),
+            "--local-id", "a", "--remote-id", "b", "--timeout", "2",
+        ])  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"127.0.0.1:{port}" in result.output and "Traceback" not in result.output

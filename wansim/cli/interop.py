@@ -13,8 +13,10 @@ but 500 wants it); `--nat-t-port` is the peer's NAT-T port when it is not 4500.
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
+from typing import NoReturn
 
 import click
 from pydantic import ValidationError
@@ -98,14 +100,30 @@ def _report(result: session.SessionResult, options: dict, started_unix: float) -
                 f"request {event.request_bytes:>5} B in {event.request_datagrams} dgram  "
                 f"response {event.response_bytes:>5} B in {event.response_datagrams} dgram  {rtt}"
             )
-    if options.get("pcap"):
-        with options["pcap"].open("wb") as file:
-            write_pcap(file, result.capture, marker_ports=(), epoch_at=started_unix)
-    if options.get("keys"):
-        options["keys"].write_text("".join(line + "\n" for line in result.key_lines))
+    try:
+        if options.get("pcap"):
+            with options["pcap"].open("wb") as file:
+                write_pcap(file, result.capture, marker_ports=(), epoch_at=started_unix)
+        if options.get("keys"):
+            options["keys"].write_text("".join(line + "\n" for line in result.key_lines))
+    except OSError as error:
+        _bad_input(f"cannot write {error.filename}: {error.strerror}")
     if not result.ok:
         raise click.ClickException(result.failure or "failed")
     click.echo("ok")
+
+
+def _run(coroutine, local: tuple[str, int]):
+    """Run a session; a socket the OS refuses (port in use, address not ours) is bad input."""
+    try:
+        return asyncio.run(coroutine)
+    except OSError as error:
+        _bad_input(f"UDP socket on {local[0]}:{local[1]}: {error.strerror or error}")
+
+
+def _bad_input(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(2)
 
 
 @click.group()
@@ -123,7 +141,7 @@ def initiate(endpoint, psk_file, rekey_child, rekey_ike, local, **options) -> No
     """Initiate an IKE SA + Child SA to HOST:PORT; exit 0 once done."""
     config = _config(options, psk_file)
     started = time.time()
-    result = asyncio.run(
+    result = _run(
         session.initiate(
             config,
             endpoint,
@@ -133,7 +151,8 @@ def initiate(endpoint, psk_file, rekey_child, rekey_ike, local, **options) -> No
             rekey_child=rekey_child,
             rekey_ike=rekey_ike,
             timeout_s=options["timeout_s"],
-        )
+        ),
+        local,
     )
     _report(result, options, started)
 
@@ -148,7 +167,7 @@ def respond(endpoint, psk_file, count, cookie_threshold, **options) -> None:
     """Answer IKE_SA_INITs on HOST:PORT until COUNT IKE SAs came and went."""
     config = _config(options, psk_file)
     started = time.time()
-    result = asyncio.run(
+    result = _run(
         session.respond(
             config,
             endpoint,
@@ -157,6 +176,7 @@ def respond(endpoint, psk_file, count, cookie_threshold, **options) -> None:
             always_marker=options["nat_t_marker"],
             nat_t_port=options["nat_t_port"],
             timeout_s=options["timeout_s"],
-        )
+        ),
+        endpoint,
     )
     _report(result, options, started)

@@ -127,3 +127,15 @@ def test_interop_respond_on_a_port_in_use_is_one_line_bad_input(tmp_path) -> Non
         ])  # fmt: skip
     assert result.exit_code == 2, result.output
     assert f"127.0.0.1:{port}" in result.output and "Traceback" not in result.output
+
+
+def test_interop_proposal_typo_names_the_option(tmp_path) -> None:
+    psk = tmp_path / "psk"
+    psk.write_text("secret\n")
+    result = CliRunner().invoke(main, [
+        "interop", "initiate", "127.0.0.1:500", "--proposal", CLASSICAL + "-ke1_mlkme768",
+        "--esp-proposal", "aes256gcm16", "--psk-file", str(psk), "--local-id", "a",
+        "--remote-id", "b",
+    ])  # fmt: skip
+    assert result.exit_code == 2
+    assert "--proposal: IKE proposal" in result.output and "Value error" not in result.output

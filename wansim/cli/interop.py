@@ -86,9 +86,17 @@ def _config(options: dict, psk_file: Path) -> IkeConfig:
         )
     except ValidationError as error:
         problems = "; ".join(
-            f"{'.'.join(map(str, e['loc'])) or 'config'}: {e['msg']}" for e in error.errors()
+            f"{_option_of(e['loc'])}: {e['msg'].removeprefix('Value error, ')}"
+            for e in error.errors()
         )
         raise click.UsageError(problems) from None
+
+
+def _option_of(loc: tuple) -> str:
+    """The command-line option an IkeConfig field came from (ike_proposals -> --proposal)."""
+    field = str(loc[0]) if loc else ""
+    names = {"ike_proposals": "--proposal", "esp_proposals": "--esp-proposal"}
+    return names.get(field, f"--{field.replace('_', '-')}" if field else "options")
 
 
 def _report(result: session.SessionResult, options: dict, started_unix: float) -> None:

@@ -1,0 +1,234 @@
+"""The records and small helpers shared by the IKE SA modules: states, errors, the
+per-generation and per-exchange bookkeeping, Child SA and key-set records, and the
+payload look-ups the exchanges use (see `wansim.ike.sa`)."""
+
+from __future__ import annotations
+
+import enum
+import functools
+import hashlib
+import hmac
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from wansim.ike import keymat
+from wansim.ike.constants import ExchangeType, HashAlgorithm, HeaderFlag, NotifyType
+from wansim.ike.events import CryptoOp
+from wansim.ike.message import Message, describe_payload
+from wansim.ike.payloads import KeyExchange, Notify, Payload
+
+Addr = tuple[str, int]
+RandomBytes = Callable[[int], bytes]
+_ZERO_SPI = bytes(8)
+_INITIATOR = int(HeaderFlag.INITIATOR)  # plain ints: IntFlag arithmetic is slow
+_RESPONSE = int(HeaderFlag.RESPONSE)
+
+
+class IkeStateError(RuntimeError):
+    """The driver called a command that the IKE SA's state does not allow."""
+
+
+class State(enum.Enum):
+    IDLE = "idle"
+    INIT = "init"  # initiator: IKE_SA_INIT request outstanding
+    INTERMEDIATE = "intermediate"
+    AUTH = "auth"
+    ESTABLISHED = "established"
+    REKEYED = "rekeyed"  # pseudo-state of an old generation awaiting its Delete
+    CLOSED = "closed"
+
+
+class _Violation(Exception):
+    """A peer broke the protocol: answer `notify` (if any) and report `reason`."""
+
+    def __init__(self, reason: str, notify: int | None = NotifyType.INVALID_SYNTAX) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.notify = notify
+
+
+# --- small records -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WireMessage:
+    """One IKE message put on the wire (all its fragments), for traces and the CLI."""
+
+    at: float
+    sender: str  # "initiator" | "responder" (original roles of the IKE SA)
+    exchange: str
+    message_id: int
+    response: bool
+    ike_spis: tuple[bytes, bytes]
+    fragment_bytes: tuple[int, ...]  # IKE message length of each datagram
+    marker: bool  # sent on UDP 4500 with the non-ESP marker
+    payloads: str  # e.g. "SA, KE(CURVE25519), No" or "SK{IDi, AUTH, ...}"
+    retransmission: bool = False
+
+    @property
+    def ike_bytes(self) -> int:
+        return sum(self.fragment_bytes)
+
+
+@dataclass(frozen=True)
+class ChildSa:
+    """An installed Child SA (ESP): SPIs, traffic selectors and keys, from our side."""
+
+    spi_in: bytes
+    spi_out: bytes
+    proposal: str
+    keys: keymat.ChildKeys = field(repr=False)
+    initiator: bool  # we were the initiator of the exchange that created it
+    local_ts: tuple[str, ...]
+    remote_ts: tuple[str, ...]
+
+    @property
+    def spis(self) -> tuple[bytes, bytes]:
+        return (self.spi_in, self.spi_out)
+
+    @property
+    def outbound_keys(self) -> tuple[bytes, bytes]:
+        """(encryption, integrity) key we send with."""
+        k = self.keys
+        return (k.ei, k.ai) if self.initiator else (k.er, k.ar)
+
+    @property
+    def inbound_keys(self) -> tuple[bytes, bytes]:
+        k = self.keys
+        return (k.er, k.ar) if self.initiator else (k.ei, k.ai)
+
+
+@dataclass(frozen=True)
+class KeySet:
+    """One IKE SA key set, in derivation order (for Wireshark decryption tables)."""
+
+    spi_i: bytes
+    spi_r: bytes
+    keys: keymat.IkeKeys = field(repr=False)
+    label: str  # "IKE_SA_INIT", "IKE_INTERMEDIATE 1", "IKE rekey", ...
+
+
+@dataclass
+class _Request:
+    exchange: int
+    mid: int
+    datagrams: list[bytes]  # IKE messages (no marker)
+    on_response: Callable[[_Generation, Message, tuple[Payload, ...], float], None]
+    first_sent_at: float
+    ops: list[CryptoOp]
+    ap_chunk: bytes = b""  # RFC 9242 A|P of the request, IKE_INTERMEDIATE only
+    response_ap: bytes = b""  # ... and of its response
+    transmissions: int = 1
+    command: tuple[str, Any] | None = None  # to re-issue if its IKE SA is rekeyed away
+
+
+@dataclass
+class _Cached:
+    mid: int
+    fingerprint: bytes
+    datagrams: list[bytes]
+
+
+@dataclass
+class _Generation:
+    """One IKE SA's keys and exchange bookkeeping (a rekey makes a new generation)."""
+
+    spi_i: bytes
+    spi_r: bytes
+    original_initiator: bool
+    keys: keymat.IkeKeys | None = None
+    proposal: Any = None  # the chosen IKE proposal (proposals.py object)
+    next_mid: int = 0
+    peer_mid: int = 0
+    outstanding: _Request | None = None
+    cache: _Cached | None = None
+    reassembly: dict[tuple[int, bool], Any] = field(default_factory=dict)
+    first_fragment: dict[tuple[int, bool], bytes] = field(default_factory=dict)
+    fragment_bytes: dict[tuple[int, bool], int] = field(default_factory=dict)
+    retired: bool = False
+
+    @property
+    def spis(self) -> tuple[bytes, bytes]:
+        return (self.spi_i, self.spi_r)
+
+    @property
+    def local_spi(self) -> bytes:
+        return self.spi_i if self.original_initiator else self.spi_r
+
+
+@dataclass
+class _Rekey:
+    """A CREATE_CHILD_SA (+ IKE_FOLLOWUP_KE) run, on either side."""
+
+    kind: str  # "child" | "ike"
+    requester: bool
+    new_spi: bytes  # our new inbound ESP SPI, or our new IKE SPI
+    nonce: bytes
+    old_child: ChildSa | None = None
+    proposal: Any = None
+    peer_spi: bytes = b""
+    peer_nonce: bytes = b""
+    pending: Any = None  # initiator side of the current key exchange
+    methods: list[str] = field(default_factory=list)  # KE tokens, main first
+    secrets: list[bytes] = field(default_factory=list)
+    link: bytes = b""
+    local_ts: tuple[str, ...] = ()
+    remote_ts: tuple[str, ...] = ()
+
+
+def _hash(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def _nat_hash(spi_i: bytes, spi_r: bytes, addr: Addr) -> bytes:
+    """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
+    ip = _packed(addr[0])
+    return hashlib.sha1(spi_i + spi_r + ip + addr[1].to_bytes(2, "big")).digest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _packed(ip: str) -> bytes:
+    """Address bytes of an IP string (memoised: a pure function of its argument)."""
+    return ipaddress.ip_address(ip).packed
+
+
+# SIGNATURE_HASH_ALGORITHMS data as strongSwan sends it (RFC 7427 §4, RFC 8420).
+_SIGNATURE_HASHES = b"".join(
+    h.to_bytes(2, "big")
+    for h in (
+        HashAlgorithm.SHA2_256,
+        HashAlgorithm.SHA2_384,
+        HashAlgorithm.SHA2_512,
+        HashAlgorithm.IDENTITY,
+    )
+)
+
+
+def _ke_method(payloads) -> int | None:
+    ke = _find(payloads, KeyExchange)
+    return None if ke is None else ke.method
+
+
+def _find(payloads, cls):
+    return next((p for p in payloads if isinstance(p, cls)), None)
+
+
+def _find_notify(payloads, notify_type: int) -> Notify | None:
+    return next((p for p in payloads if isinstance(p, Notify) and p.type == notify_type), None)
+
+
+def _error_notify(payloads) -> Notify | None:
+    return next((p for p in payloads if isinstance(p, Notify) and 0 < p.type < 16384), None)
+
+
+def _equal(a: bytes, b: bytes) -> bool:
+    return hmac.compare_digest(a, b)
+
+
+def _describe(payloads, exchange: int) -> str:
+    names = ", ".join(describe_payload(p) for p in payloads)
+    if exchange == ExchangeType.IKE_SA_INIT:
+        return names
+    return "SK{" + names + "}"

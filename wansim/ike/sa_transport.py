@@ -1,0 +1,444 @@
+"""Moving IKE messages for an `IkeSa`: the receive path (SPI demultiplexing, request
+dispatch by state and exchange type, SK/SKF opening and fragment reassembly, the
+response cache that answers retransmitted requests) and the send path (building,
+protecting and fragmenting messages, the outstanding request, error notifies)."""
+
+from __future__ import annotations
+
+from wansim.crypto import KeyExchangeError
+from wansim.ike import keymat, protection
+from wansim.ike.constants import NAT_T_PORT, NON_ESP_MARKER, ExchangeType, NotifyType, name_of
+from wansim.ike.errors import ParseError, UnsupportedCriticalPayload
+from wansim.ike.events import CryptoOp, DatagramDropped, Event, ExchangeCompleted, NegotiationFailed
+from wansim.ike.message import IkeHeader, Message, parse_payload_chain, serialize_payload_chain
+from wansim.ike.payloads import EncryptedFragment, Notify, Payload
+from wansim.ike.sa_records import (
+    _INITIATOR,
+    _RESPONSE,
+    _ZERO_SPI,
+    Addr,
+    State,
+    WireMessage,
+    _Cached,
+    _describe,
+    _Generation,
+    _hash,
+    _packed,
+    _Request,
+    _Violation,
+)
+
+_REQUEST_HANDLERS: dict[tuple[State, int], str] = {
+    (State.IDLE, ExchangeType.IKE_SA_INIT): "_on_sa_init_request",
+    (State.INTERMEDIATE, ExchangeType.IKE_INTERMEDIATE): "_on_intermediate_request",
+    (State.AUTH, ExchangeType.IKE_AUTH): "_on_auth_request",
+    (State.ESTABLISHED, ExchangeType.CREATE_CHILD_SA): "_on_create_child_sa_request",
+    (State.ESTABLISHED, ExchangeType.IKE_FOLLOWUP_KE): "_on_followup_ke_request",
+    (State.ESTABLISHED, ExchangeType.INFORMATIONAL): "_on_informational_request",
+    (State.REKEYED, ExchangeType.INFORMATIONAL): "_on_informational_request",
+}
+
+
+class _Transport:
+    """Mixin of `IkeSa`: how requests and responses travel; no exchange logic."""
+
+    # --- receive path --------------------------------------------------------------
+
+    def _receive(self, data: bytes, addr: Addr, now: float) -> None:
+        if self.state is State.CLOSED:
+            self._drop(now, "sa_closed", len(data))
+            return
+        marker = data[:4] == NON_ESP_MARKER
+        if data == b"\xff":
+            self._drop(now, "nat_keepalive", 1)
+            return
+        ike = data[4:] if marker else data
+        message = Message.from_bytes(ike)
+        header = message.header
+        gen = self._generation_for(header)
+        if gen is None:
+            self._drop(now, "unknown_spi", len(data), header_spis=(header.spi_i, header.spi_r))
+            return
+        if header.is_initiator == gen.original_initiator:
+            self._drop(now, "wrong_initiator_flag", len(data), header_spis=gen.spis)
+            return
+        if header.is_response:
+            self._receive_response(gen, message, ike, now)
+        else:
+            self._receive_request(gen, message, ike, addr, marker, now)
+
+    def _generation_for(self, header: IkeHeader) -> _Generation | None:
+        """The key generation a message belongs to, by our own SPI in its header."""
+        for gen in (self._gen, *self._old_gens):
+            if gen.original_initiator:
+                if header.spi_i == gen.spi_i:
+                    return gen
+            elif header.spi_r == gen.spi_r and gen.spi_r != _ZERO_SPI:
+                return gen
+            elif header.spi_r == _ZERO_SPI and gen.spi_i in (header.spi_i, _ZERO_SPI):
+                return gen  # IKE_SA_INIT request (or its retransmission)
+        return None
+
+    def _receive_response(self, gen: _Generation, message: Message, ike: bytes, now: float):
+        req = gen.outstanding
+        header = message.header
+        if req is None or header.message_id != req.mid or header.exchange_type != req.exchange:
+            self._drop(now, "unexpected_response", len(ike), header_spis=gen.spis)
+            return
+        if header.exchange_type == ExchangeType.IKE_SA_INIT:
+            inner, ap, total, count = message.payloads, b"", len(ike), 1
+        else:
+            opened = self._open(gen, message, ike, now)
+            if opened is None:
+                return
+            inner, ap, total, count = opened
+        gen.outstanding = None
+        self._round_trips += 1
+        mark = len(self._events)
+        req.response_ap = ap
+        self._responding_to = req
+        try:
+            req.on_response(gen, message, inner, now)
+        except _Violation as violation:
+            self._fail(now, violation.reason, name_of(ExchangeType, req.exchange), violation.notify)
+        except (KeyExchangeError, keymat.KeyScheduleError) as error:
+            self._fail(
+                now, f"key exchange failed: {error}", name_of(ExchangeType, req.exchange), None
+            )
+        done = ExchangeCompleted(
+            name_of(ExchangeType, req.exchange),
+            req.mid,
+            "requester",
+            sum(len(d) for d in req.datagrams),
+            total,
+            len(req.datagrams),
+            count,
+            req.first_sent_at,
+            now,
+            now - req.first_sent_at,
+            req.transmissions,
+            tuple(req.ops),
+        )
+        self._events.insert(mark, done)
+        self._pump(now)
+
+    def _receive_request(
+        self, gen: _Generation, message: Message, ike: bytes, addr: Addr, marker: bool, now: float
+    ) -> None:
+        header = message.header
+        mid = header.message_id
+        fragment = message.encrypted if isinstance(message.encrypted, EncryptedFragment) else None
+        if gen.cache is not None and mid == gen.cache.mid:
+            if _hash(ike) == gen.cache.fingerprint:
+                # RFC 7296 §2.1 / RFC 7383 §2.6.1: answer a retransmission from the cache.
+                datagrams = gen.cache.datagrams
+                self._emit(gen, header.exchange_type, mid, True, datagrams, now, again=True)
+            else:
+                trigger = "retransmitted_fragment" if fragment is not None else "stale_request"
+                self._drop(now, trigger, len(ike), header_spis=gen.spis)
+            return
+        if mid != gen.peer_mid:
+            self._drop(now, "unexpected_message_id", len(ike), header_spis=gen.spis)
+            return
+        state = State.REKEYED if gen.retired else self.state
+        handler_name = _REQUEST_HANDLERS.get((state, header.exchange_type))
+        if header.exchange_type == ExchangeType.IKE_SA_INIT:
+            if handler_name is None:
+                self._drop(now, "unexpected_exchange", len(ike), header_spis=gen.spis)
+                return
+            inner, ap, total, count, first = message.payloads, b"", len(ike), 1, ike
+        else:
+            if gen.keys is None:
+                self._drop(now, "no_keys", len(ike), header_spis=gen.spis)
+                return
+            if fragment is not None and fragment.fragment_number == 1:
+                gen.first_fragment[(mid, False)] = ike
+            opened = self._open(gen, message, ike, now)
+            if opened is None:
+                return
+            inner, ap, total, count = opened
+            first = gen.first_fragment.pop((mid, False), ike) if fragment is not None else ike
+        # An authentic request: replies go where it came from (RFC 7296 §2.11).
+        self.remote_addr = addr
+        if marker:
+            self._floated = True
+        self._current = (gen, message, _hash(first), total, count, ap)
+        if handler_name is None:
+            self._refuse(
+                gen,
+                message,
+                now,
+                f"{name_of(ExchangeType, header.exchange_type)} "
+                f"request not allowed in state {state.value}",
+                NotifyType.INVALID_SYNTAX,
+            )
+            return
+        try:
+            getattr(self, handler_name)(gen, message, inner, now)
+        except _Violation as violation:
+            self._refuse(gen, message, now, violation.reason, violation.notify)
+        except keymat.KeyScheduleError as error:
+            self._refuse(gen, message, now, str(error), NotifyType.INVALID_SYNTAX)
+        self._pump(now)
+
+    def _open(self, gen: _Generation, message: Message, ike: bytes, now: float):
+        """Decrypt an SK message or add an SKF fragment; (inner, A|P, bytes, datagrams)
+        once complete, None while fragments are missing or when the datagram is dropped."""
+        header = message.header
+        if message.encrypted is None:
+            self._drop(now, "unprotected_message", len(ike), header_spis=gen.spis)
+            return None
+        key = (header.message_id, header.is_response)
+        try:
+            opened = protection.unprotect(ike, *self._peer_keys(gen))
+            if isinstance(opened, protection.Fragment):
+                buffer = gen.reassembly.get(key)
+                if buffer is None:
+                    buffer = protection.Reassembly(
+                        max_fragments=self.config.max_fragments,
+                        max_bytes=self.config.max_message_bytes,
+                        timeout_s=self.config.half_open_timeout_s,
+                    )
+                    gen.reassembly[key] = buffer
+                    gen.fragment_bytes[key] = 0
+                gen.fragment_bytes[key] += len(ike)
+                opened = buffer.add(opened, now)
+                if opened is None:
+                    return None
+                del gen.reassembly[key]
+            inner = parse_payload_chain(opened.first_inner, opened.inner)
+        except UnsupportedCriticalPayload as error:
+            if header.is_response:
+                self._drop(now, "unsupported_critical_payload", len(ike), str(error), gen.spis)
+                return None
+            # RFC 7296 §2.5: reject the request, answering UNSUPPORTED_CRITICAL_PAYLOAD.
+            first = gen.first_fragment.pop(key, ike)
+            self._current = (gen, message, _hash(first), len(ike), 1, b"")
+            self._respond(gen, message, [Notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+                                                error.notify_data)], now)  # fmt: skip
+            self._events.append(
+                NegotiationFailed(
+                    gen.spis,
+                    now,
+                    name_of(ExchangeType, header.exchange_type),
+                    str(error),
+                    "UNSUPPORTED_CRITICAL_PAYLOAD",
+                    True,
+                )  # fmt: skip
+            )
+            return None
+        except ParseError as error:
+            trigger = (
+                "icv_failure"
+                if isinstance(error, protection.IntegrityError)
+                else (
+                    "reassembly_refused"
+                    if isinstance(error, protection.ReassemblyError)
+                    else "parse_error"
+                )
+            )
+            self._drop(now, trigger, len(ike), str(error), header_spis=gen.spis)
+            return None
+        if opened.fragments:
+            total, count = gen.fragment_bytes.pop(key, len(ike)), opened.fragments
+        else:
+            total, count = len(ike), 1
+        ap = b""
+        if header.exchange_type == ExchangeType.IKE_INTERMEDIATE:
+            ap = opened.int_auth_chunk()
+        return inner, ap, total, count
+
+    def _peer_keys(self, gen: _Generation):
+        """(suite, encryption key, integrity key) that protect what the peer sends."""
+        k = gen.keys
+        if gen.original_initiator:
+            return k.suite.cipher, k.er, k.ar
+        return k.suite.cipher, k.ei, k.ai
+
+    def _own_keys(self, gen: _Generation):
+        k = gen.keys
+        if gen.original_initiator:
+            return k.suite.cipher, k.ei, k.ai
+        return k.suite.cipher, k.er, k.ar
+
+    # --- send path -----------------------------------------------------------------
+
+    def _header(self, gen: _Generation, exchange: int, mid: int, response: bool) -> IkeHeader:
+        flags = (_INITIATOR if gen.original_initiator else 0) | (_RESPONSE if response else 0)
+        return IkeHeader(gen.spi_i, gen.spi_r, exchange, flags, mid)
+
+    def _build(self, gen, exchange, mid, response, payloads) -> tuple[list[bytes], bytes]:
+        """IKE messages for `payloads` (fragmented when needed) and their RFC 9242 A|P."""
+        header = self._header(gen, exchange, mid, response)
+        if exchange == ExchangeType.IKE_SA_INIT:
+            return [Message(header, tuple(payloads)).to_bytes()], b""
+        suite, encr_key, integ_key = self._own_keys(gen)
+        header_bytes = header.to_bytes()
+        first_inner, inner = serialize_payload_chain(payloads)
+        if self._fragmenting:
+            limit = protection.max_message_bytes(
+                self.config.fragment_size,
+                ip_version=6 if len(_packed(self.remote_addr[0])) == 16 else 4,
+                nat_t=self._floated,
+            )
+            messages = protection.protect_fragments(
+                header_bytes,
+                suite,
+                encr_key,
+                integ_key,
+                first_inner,
+                inner,
+                self._random,
+                max_message=limit,
+            )
+        else:
+            messages = [
+                protection.protect(
+                    header_bytes, suite, encr_key, integ_key, first_inner, inner, self._random
+                )
+            ]
+        ap = b""
+        if exchange == ExchangeType.IKE_INTERMEDIATE:
+            ap = protection.int_auth_chunk(header_bytes, first_inner, inner)
+        return messages, ap
+
+    @property
+    def _fragmenting(self) -> bool:
+        return self.config.fragmentation and self._peer_frag
+
+    def _request(
+        self,
+        gen: _Generation,
+        exchange: int,
+        payloads: list[Payload],
+        now: float,
+        on_response,
+        ops: list[CryptoOp] | None = None,
+    ) -> _Request:
+        mid = gen.next_mid
+        gen.next_mid += 1
+        datagrams, ap = self._build(gen, exchange, mid, False, payloads)
+        req = _Request(exchange, mid, datagrams, on_response, now, ops or [], ap)
+        gen.outstanding = req
+        self._emit(gen, exchange, mid, False, datagrams, now, payloads)
+        return req
+
+    def _respond(
+        self,
+        gen: _Generation,
+        message: Message,
+        payloads: list[Payload],
+        now: float,
+        ops: list[CryptoOp] | None = None,
+        *,
+        keys_gen: _Generation | None = None,
+    ) -> tuple[list[bytes], bytes]:
+        """Send the response to the request being handled and cache it for retransmits."""
+        header = message.header
+        _, _, fingerprint, total, count, _ = self._current
+        datagrams, ap = self._build(
+            keys_gen or gen, header.exchange_type, header.message_id, True, payloads
+        )
+        gen.peer_mid = header.message_id + 1
+        for key in [k for k in gen.reassembly if not k[1] and k[0] <= header.message_id]:
+            del gen.reassembly[key]  # fragments of requests that are answered now
+            gen.fragment_bytes.pop(key, None)
+        if self.established_at is None:
+            self._round_trips += 1
+        gen.cache = _Cached(header.message_id, fingerprint, datagrams)
+        self._emit(
+            gen,
+            header.exchange_type,
+            header.message_id,
+            True,
+            datagrams,
+            now,
+            payloads,
+        )
+        self._events.append(
+            ExchangeCompleted(
+                name_of(ExchangeType, header.exchange_type),
+                header.message_id,
+                "responder",
+                total,
+                sum(len(d) for d in datagrams),
+                count,
+                len(datagrams),
+                now,
+                now,
+                None,
+                1,
+                tuple(ops or ()),
+            )
+        )
+        return datagrams, ap
+
+    def _emit(self, gen, exchange, mid, response, datagrams, now, payloads=(), again=False):
+        """Queue the datagrams of one message; `payloads` only feed the trace."""
+        port_4500 = self._floated and exchange != ExchangeType.IKE_SA_INIT
+        dest = self.remote_addr
+        if port_4500 and self.initiator and dest[1] != NAT_T_PORT and not response:
+            dest = (dest[0], NAT_T_PORT)
+            self.remote_addr = dest
+        for d in datagrams:
+            self._out.append((NON_ESP_MARKER + d if port_4500 else d, dest))
+        if self._trace is not None:
+            sender_is_i = gen.original_initiator
+            self._trace(
+                WireMessage(
+                    now,
+                    "initiator" if sender_is_i else "responder",
+                    name_of(ExchangeType, exchange),
+                    mid,
+                    response,
+                    gen.spis,
+                    tuple(len(d) for d in datagrams),
+                    port_4500,
+                    _describe(payloads, exchange),
+                    again,
+                )
+            )
+
+    def _drop(self, now, trigger, length, detail="", header_spis=None) -> None:
+        self._events.append(DatagramDropped(now, trigger, length, header_spis, detail))
+
+    def _refuse(self, gen, message, now, reason, notify) -> None:
+        """Answer a protocol violation with an error notify and report it."""
+        exchange = name_of(ExchangeType, message.header.exchange_type)
+        payloads = [Notify(notify)] if notify is not None else []
+        if message.header.exchange_type == ExchangeType.IKE_SA_INIT or gen.keys is not None:
+            self._respond(gen, message, payloads, now)
+        self._events.append(
+            NegotiationFailed(
+                gen.spis,
+                now,
+                exchange,
+                reason,
+                name_of(NotifyType, notify) if notify else None,
+                True,
+            )
+        )
+
+    def _fail(self, now, reason, exchange, notify, local=True) -> None:
+        """Abandon the handshake (before IKE_AUTH completed) or the rekey in progress."""
+        self._events.append(
+            NegotiationFailed(
+                self.ike_spis,
+                now,
+                exchange,
+                reason,
+                name_of(NotifyType, notify) if notify else None,
+                local,
+            )
+        )
+        if self.state is not State.ESTABLISHED:
+            self._close(now, None)
+
+    def _close(self, now: float, event: Event | None) -> None:
+        if event is not None:
+            self._events.append(event)
+        self.state = State.CLOSED
+        for gen in (self._gen, *self._old_gens):
+            gen.outstanding = None
+        self._queue.clear()
+        self._retry_at = None

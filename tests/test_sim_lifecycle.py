@@ -226,3 +226,35 @@ def test_cpu_scale_slows_the_pops_not_the_branches():
         [("x25519", "respond"), ("mlkem768", "respond")]
     )
     assert slow_row["latency_s"] - fast_row["latency_s"] == pytest.approx(2 * pop_cpu, abs=1e-9)
+
+
+def test_dual_tunnel_with_a_survivor_fails_over_at_health_check_detection(failover_run):
+    """Health checks (probe every 1 s, down after 3 misses) find the dead tunnel within
+    [2 s, 3 s]; the switch itself is instantaneous — far faster than a re-handshake."""
+    config, results = failover_run
+    interval = config.failover.health_check_interval
+    misses = config.failover.health_check_failures
+    fo = results.failovers
+    dual = fo[fo["strategy"] == "dual-tunnel"]
+    switched = dual[dual["outcome"] == "recovered"]
+    assert len(switched)
+    assert (switched["detect_s"] >= (misses - 1) * interval - 1e-9).all()
+    assert (switched["detect_s"] <= misses * interval + 1e-9).all()
+    assert (switched["converge_s"] == 0).all() and (switched["state_s"] == 0).all()
+    rehandshake = fo[(fo["strategy"] == "rehandshake") & fo["site"].isin(switched["site"])]
+    assert rehandshake["total_s"].min() > 10 * switched["total_s"].max()
+    # no surviving tunnel: DPD and a re-handshake, as slow as the rehandshake strategy
+    stranded = dual[dual["outcome"] == "no_survivor"]
+    assert (stranded["detect_s"] > config.ike.dpd_delay).all()
+
+
+def test_health_checks_off_fall_back_to_dpd():
+    config = experiment(
+        sites={"count": 24, "start_window": "20s"},
+        ike={"dpd_delay": "10s"},
+        failures={"scheduled": [{"pop": "FRA", "at": "120s", "duration": "1h"}]},
+        failover={"strategies": ["dual-tunnel"], "health_check_interval": 0},
+        run={"duration": "600s", "seed": 11},
+    )
+    rows = wansim.simulate(config).failovers
+    assert len(rows) and (rows["detect_s"] > config.ike.dpd_delay).all()

@@ -493,6 +493,10 @@ class FailoverConfig(Section):
     """Any of replicated | rehandshake | dual-tunnel; each row is tagged with its strategy."""
     replication_delay: Duration = 1.0
     """replicated: time for a new SA's state to reach every POP (an assumption, not published)."""
+    health_check_interval: Duration = Field(default=1.0, ge=0)
+    """dual-tunnel: tunnel health-check probe interval (Cloudflare rate "high" ≈ 1 s); 0 = off."""
+    health_check_failures: int = Field(default=3, ge=1)
+    """dual-tunnel: consecutive missed probes that declare a tunnel down (a probe + 2 retries)."""
 
     @field_validator("strategies", mode="before")
     @classmethod

@@ -32,6 +32,7 @@ from wansim.sim.metrics import MetricsRecorder, summarise
 from wansim.sim.pop import Pop, Responder, SaRegistry
 from wansim.sim.results import Results
 from wansim.sim.scenario import (
+    STREAM_HEALTH,
     STREAM_NETWORK,
     STREAM_ROUTING,
     STREAM_SITES,
@@ -134,7 +135,14 @@ class StrategyRun:
         for i, name in enumerate(world.sites.names):
             ip = world.site_ip(i)
             site = BranchSite(
-                self, name, i, ip, self.addresses, policy, stream(self.seed, STREAM_SITES, i)
+                self,
+                name,
+                i,
+                ip,
+                self.addresses,
+                policy,
+                stream(self.seed, STREAM_SITES, i),
+                stream(self.seed, STREAM_HEALTH, i),
             )
             self.sites.append(site)
             self._site_ends.append(self.network.attach(ip, site.receive))
@@ -184,6 +192,23 @@ class StrategyRun:
             if not survivor.up:
                 self.failovers.mark(site.name, "no_survivor")
             self._site_changed(site, now)
+
+    def on_unhealthy(self, site: BranchSite, tunnel: Tunnel, now: float) -> None:
+        """Health checks declared a tunnel down: steer traffic to the other one if healthy.
+
+        With no healthy survivor (both addresses' catchments on the failed POP) there is
+        nothing to switch to: the failover is tagged ``no_survivor`` and waits for DPD and
+        a re-handshake, exactly as ``rehandshake`` does.
+        """
+        if tunnel.index != site.active or len(site.tunnels) < 2:
+            return
+        survivor = site.tunnels[1 - tunnel.index]
+        if not survivor.up:
+            self.failovers.mark(site.name, "no_survivor")
+            return
+        self.failovers.detected(site.name, now)
+        site.active = survivor.index
+        self._site_changed(site, now)
 
     # -- data plane -----------------------------------------------------------------------
     def _transition(self, key: TunnelKey, up: bool, now: float) -> None:

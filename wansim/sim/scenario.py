@@ -34,6 +34,7 @@ from wansim.topology.sites import DEFAULT_ACCESS_MIX, generate_sites
 SIMULATION_PSK = "wansim-simulated-tunnel-psk"
 #: Streams split from the run's seed, by purpose (SeedSequence spawn keys).
 STREAM_WORLD, STREAM_FAILURES, STREAM_ROUTING, STREAM_NETWORK, STREAM_SITES = range(5)
+STREAM_HEALTH = 5  # per-site phases of the tunnel health-check probes
 
 
 def stream(seed: int, purpose: int, *index: int) -> np.random.Generator:
@@ -199,6 +200,8 @@ def site_policy(config: ExperimentConfig) -> SitePolicy:
         dpd_delay_s=ike.dpd_delay,
         dpd_action=ike.dpd_action,
         start_window_s=config.sites.start_window,
+        health_interval_s=config.failover.health_check_interval,
+        health_failures=config.failover.health_check_failures,
     )
 
 

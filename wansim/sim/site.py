@@ -65,6 +65,10 @@ class SitePolicy:
     dpd_delay_s: float
     dpd_action: str
     start_window_s: float
+    health_interval_s: float = 0.0
+    """Tunnel health-check probe interval (dual tunnels only); 0 = off."""
+    health_failures: int = 3
+    """Consecutive missed probes that declare a tunnel down."""
 
 
 class SiteContext(Protocol):
@@ -85,15 +89,19 @@ class SiteContext(Protocol):
 
     def on_detected(self, site: BranchSite, tunnel: Tunnel, now: float) -> None: ...
 
+    def on_unhealthy(self, site: BranchSite, tunnel: Tunnel, now: float) -> None: ...
+
     def take_cpu_wait(self, site: BranchSite, address: str) -> float: ...
 
 
 class Tunnel:
     """One IKE SA to one anycast address, re-created on re-establishment."""
 
-    __slots__ = ("index", "address", "sa", "driver", "generation", "pop", "records", "up")
+    __slots__ = (
+        "index", "address", "sa", "driver", "generation", "pop", "records", "up", "probe_phase"
+    )  # fmt: skip
 
-    def __init__(self, index: int, address: str) -> None:
+    def __init__(self, index: int, address: str, probe_phase: float = 0.0) -> None:
         self.index = index
         self.address = address
         self.sa: IkeSa | None = None
@@ -102,6 +110,8 @@ class Tunnel:
         self.pop: str | None = None
         self.records: deque[HandshakeRecord] = deque()
         self.up = False
+        self.probe_phase = probe_phase
+        """Health-check probes reach this tunnel at probe_phase + k × interval."""
 
 
 class BranchSite:
@@ -116,6 +126,7 @@ class BranchSite:
         addresses: tuple[str, ...],
         policy: SitePolicy,
         rng: np.random.Generator,
+        probe_rng: np.random.Generator | None = None,
     ) -> None:
         self.ctx = ctx
         self.env = ctx.env
@@ -124,7 +135,14 @@ class BranchSite:
         self.ip = ip
         self.policy = policy
         self.rng = rng
-        self.tunnels = [Tunnel(i, a) for i, a in enumerate(addresses)]
+        # health checks only steer between two tunnels; their phases have their own stream
+        # (common random numbers: drawing them never shifts the rekey jitter)
+        probes = len(addresses) > 1 and policy.health_interval_s > 0 and probe_rng is not None
+        self.tunnels = [
+            Tunnel(i, a, float(probe_rng.uniform(0, policy.health_interval_s)) if probes else 0.0)
+            for i, a in enumerate(addresses)
+        ]
+        self._health_checks = probes
         self.active = 0  # the tunnel carrying traffic (dual-tunnel switches it)
         start_at = float(rng.uniform(0.0, policy.start_window_s)) if policy.start_window_s else 0.0
         self._at(start_at, self._start)
@@ -311,7 +329,12 @@ class BranchSite:
         """Data-plane transition of one of our tunnels (from :class:`DataPlane`)."""
         tunnel = self.tunnels[tunnel_index]
         tunnel.up = up
-        if up or self.policy.dpd_delay_s <= 0 or tunnel.sa is None:
+        if up:
+            return
+        if self._health_checks:
+            self._at(self.health_detect_at(tunnel, now) - now,
+                     lambda: self._unhealthy(tunnel, now))  # fmt: skip
+        if self.policy.dpd_delay_s <= 0 or tunnel.sa is None:
             return
         generation = tunnel.generation
         self._at(self.policy.dpd_delay_s, lambda: self._liveness(tunnel, generation, now))
@@ -325,3 +348,16 @@ class BranchSite:
             return  # traffic came back (or went down again later): no DPD from this outage
         sa.send_liveness(self.env.now)
         tunnel.driver.flush()
+
+    def health_detect_at(self, tunnel: Tunnel, down_at: float) -> float:
+        """When health checks declare a tunnel that went down at ``down_at`` down: at its
+        ``health_failures``-th consecutive missed probe (computed, never ticked)."""
+        interval = self.policy.health_interval_s
+        first_missed = down_at + (tunnel.probe_phase - down_at) % interval
+        return first_missed + (self.policy.health_failures - 1) * interval
+
+    def _unhealthy(self, tunnel: Tunnel, down_at: float) -> None:
+        state = self.ctx.dataplane.tunnels.get((self.name, tunnel.index))
+        if state is None or state.up or state.down_since != down_at:
+            return  # a probe got through before enough of them were missed
+        self.ctx.on_unhealthy(self, tunnel, self.env.now)

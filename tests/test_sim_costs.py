@@ -91,6 +91,24 @@ def test_calibrate_cli_unknown_method_is_bad_input(tmp_path):
     assert "unknown key-exchange method" in result.output
 
 
+def test_calibrate_api_refuses_a_backend_that_runs_no_key_exchange():
+    from wansim.crypto import METHODS, BackendUnavailable, unavailable_reason
+    from wansim.sim.calibration import calibrate
+
+    if any(unavailable_reason(token, "liboqs") is None for token in METHODS):
+        pytest.skip("native liboqs is present here, so backend='liboqs' runs key exchanges")
+    with pytest.raises(BackendUnavailable, match="runs no key exchange here.*OQS_INSTALL_PATH"):
+        calibrate(backend="liboqs", batches=3, min_batch_s=1e-4)
+
+
+def test_calibrate_api_with_pyca_measures_key_exchanges_and_signatures():
+    from wansim.sim.calibration import measure_operations
+
+    costs, used = measure_operations(backend="pyca", batches=3, min_batch_s=1e-4)
+    assert costs["x25519"].keys() == {"initiate", "respond", "finish"}
+    assert used["x25519"] == "pyca" and all(v > 0 for v in costs["x25519"].values())
+
+
 json_values = st.recursive(
     st.none() | st.booleans() | st.floats(allow_nan=True) | st.integers() | st.text(max_size=8),
     lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner,

@@ -79,11 +79,19 @@ def time_calls(
 
 
 def _runnable(tokens: Iterable[str], backend: str) -> list[str]:
-    out = []
+    """The key exchanges ``backend`` runs here; BackendUnavailable if it runs none (a
+    profile of signatures only, labelled with another backend, would mislead)."""
+    names = ("liboqs", "pyca") if backend == "auto" else (backend,)
+    out, reasons = [], []
     for token in tokens:
-        names = ("liboqs", "pyca") if backend == "auto" else (backend,)
-        if any(unavailable_reason(token, name) is None for name in names):
+        why = [unavailable_reason(token, name) for name in names]
+        if any(reason is None for reason in why):
             out.append(token)
+        else:
+            reasons.extend(str(reason) for reason in why)
+    if not out:
+        reason = "; ".join(dict.fromkeys(reasons)) or "no method requested"
+        raise BackendUnavailable(f"backend {backend!r} runs no key exchange here: {reason}")
     return out
 
 
@@ -95,7 +103,10 @@ def measure_operations(
     min_batch_s: float = 0.002,
 ) -> tuple[dict[str, dict[str, float]], dict[str, str]]:
     """Time initiate/respond/finish of each key exchange and sign/verify of each signature
-    scheme pyca runs; returns (costs, backend used per token)."""
+    scheme pyca runs; returns (costs, backend used per token).
+
+    Raises :class:`BackendUnavailable` when ``backend`` runs no key exchange here.
+    """
     wanted = list(tokens) if tokens is not None else list(METHODS)
     costs: dict[str, dict[str, float]] = {}
     used: dict[str, str] = {}

@@ -64,4 +64,11 @@ def _print_summary(folder: Path) -> None:
             parts.append(f"{entry['failovers']} failovers")
             if total.get("p50") is not None:
                 parts.append(f"failover p50 {total['p50']:.1f} s, p99 {total['p99']:.1f} s")
+            by_outcome = entry.get("failover_total_s_by_outcome") or {}
+            counts = entry.get("failover_outcomes") or {}
+            if len(by_outcome) > 1:  # e.g. dual-tunnel: switched vs no surviving tunnel
+                parts.append(", ".join(
+                    f"{counts.get(outcome, '?')} {outcome} p50 {stats['p50']:.1f} s"
+                    for outcome, stats in by_outcome.items() if stats.get("p50") is not None
+                ))  # fmt: skip
         click.echo(f"  {strategy}: " + "; ".join(parts))

@@ -227,7 +227,7 @@ def summarise(
     handshakes: pd.DataFrame, pop_load: pd.DataFrame, failovers: pd.DataFrame
 ) -> dict[str, Any]:
     """Per strategy: handshake counts and latency percentiles (overall and per kind),
-    failover-time percentiles per part, and the busiest POP bin."""
+    failover-time percentiles per part and per outcome, and the busiest POP bin."""
     out: dict[str, Any] = {}
     strategies = sorted(
         set(handshakes["strategy"]) | set(pop_load["strategy"]) | set(failovers["strategy"])
@@ -253,6 +253,10 @@ def summarise(
             },
             "failover_s": {
                 part: _stats(fo[part]) for part in ("detect_s", "converge_s", "state_s", "total_s")
+            },
+            # e.g. dual-tunnel: sites that had a surviving tunnel vs "no_survivor" ones
+            "failover_total_s_by_outcome": {
+                outcome: _stats(group["total_s"]) for outcome, group in fo.groupby("outcome")
             },
         }
         if len(load):

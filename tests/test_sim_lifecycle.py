@@ -258,3 +258,27 @@ def test_health_checks_off_fall_back_to_dpd():
     )
     rows = wansim.simulate(config).failovers
     assert len(rows) and (rows["detect_s"] > config.ike.dpd_delay).all()
+
+
+def _storm_cpu_wait(cores: int) -> pd.Series:
+    config = experiment(
+        topology={"only": ["FRA", "AMS"]},
+        sites={"count": 60, "start_window": "20s"},
+        ike={"dpd_delay": "10s"},
+        pop={"cores": cores, "cpu_scale": 20.0},
+        failures={"scheduled": [{"pop": "FRA", "at": "120s", "duration": "1h"}]},
+        failover={"strategies": ["rehandshake"]},
+        run={"duration": "400s", "seed": 5},
+    )
+    hs = wansim.simulate(config).handshakes
+    storm = hs[(hs["kind"] == "reestablish") & (hs["outcome"] == "established")]
+    assert len(storm) >= 15, "the seed should put a storm's worth of sites behind FRA"
+    return storm["cpu_wait_s"]
+
+
+def test_synchronised_reestablishment_storm_queues_less_on_more_cores():
+    """Sites cut at the same instant give up DPD together: their re-handshakes arrive at
+    the neighbour at once and queue for its cores (the capacity_plan experiment's load)."""
+    one, eight = _storm_cpu_wait(1), _storm_cpu_wait(8)
+    assert one.quantile(0.99) > 8 * eight.quantile(0.99) > 0
+    assert one.max() > 0.1

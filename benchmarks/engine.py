@@ -29,8 +29,7 @@ from wansim.crypto import get_kex
 from wansim.ike import keymat
 from wansim.ike.ciphers import CipherSuite
 from wansim.ike.config import IkeConfig
-from wansim.ike.loopback import Harness
-from wansim.ike.sa import IkeSa
+from wansim.ike.loopback import engine_pair
 
 PROPOSALS = (
     "aes256gcm16-prfsha256-x25519",
@@ -122,23 +121,8 @@ def one_run(operation: str, proposal: str, clock: Clock, seed: int) -> float:
         return kexes[token]
 
     start = time.thread_time()
-    i = IkeSa(
-        ci,
-        initiator=True,
-        local_addr=("192.0.2.1", 500),
-        remote_addr=("192.0.2.2", 500),
-        random_bytes=rng.randbytes,
-        kex_factory=factory,
-    )
-    r = IkeSa(
-        cr,
-        initiator=False,
-        local_addr=("192.0.2.2", 500),
-        remote_addr=("192.0.2.1", 500),
-        random_bytes=rng.randbytes,
-        kex_factory=factory,
-    )
-    harness = Harness(i, r)
+    harness = engine_pair(ci, cr, rng.randbytes, kex_factory=factory)
+    i, r = harness.initiator, harness.responder
     i.initiate(0.0)
     harness.run()
     if not (i.established and r.established):

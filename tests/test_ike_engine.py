@@ -24,6 +24,7 @@ from wansim.ike.events import (
     IkeSaEstablished,
     IkeSaRekeyed,
 )
+from wansim.ike.loopback import engine_pair
 from wansim.ike.sa import IkeSa
 
 I_ID, R_ID = "initiator.lab.example", "responder.lab.example"
@@ -43,25 +44,10 @@ def configs(ike: str, esp: str = "aes256gcm16", **extra) -> tuple[IkeConfig, Ike
 def pair(
     ci: IkeConfig, cr: IkeConfig, seed: int = 7, **harness
 ) -> tuple[Harness, list, IkeSa, IkeSa]:
-    rng = random.Random(seed)
     wire: list = []
-    i = IkeSa(
-        ci,
-        initiator=True,
-        local_addr=("192.0.2.1", 500),
-        remote_addr=("192.0.2.2", 500),
-        random_bytes=rng.randbytes,
-        trace=wire.append,
-    )
-    r = IkeSa(
-        cr,
-        initiator=False,
-        local_addr=("192.0.2.2", 500),
-        remote_addr=("192.0.2.1", 500),
-        random_bytes=rng.randbytes,
-        trace=wire.append,
-    )
-    return Harness(i, r, **harness), wire, i, r
+    h = engine_pair(ci, cr, random.Random(seed).randbytes, trace=wire.append,
+                    harness_options=harness)  # fmt: skip
+    return h, wire, h.initiator, h.responder
 
 
 def handshake(ike: str, esp: str = "aes256gcm16", **extra):
@@ -264,12 +250,9 @@ def test_a_signature_that_does_not_match_the_certificate_fails_authentication():
     scheme = get_signature_scheme("ecdsa-p256")
     cert = self_signed_certificate(scheme, scheme.generate(), I_ID)
     ci, cr = configs(HANDSHAKES[0][0], auth="ecdsa-p256")
-    rng = random.Random(1)
-    i = IkeSa(ci, initiator=True, local_addr=("192.0.2.1", 500), remote_addr=("192.0.2.2", 500),
-              random_bytes=rng.randbytes, credentials=(scheme.generate(), cert))  # fmt: skip
-    r = IkeSa(cr, initiator=False, local_addr=("192.0.2.2", 500), remote_addr=("192.0.2.1", 500),
-              random_bytes=rng.randbytes)  # fmt: skip
-    h = Harness(i, r)
+    h = engine_pair(ci, cr, random.Random(1).randbytes,
+                    initiator_options={"credentials": (scheme.generate(), cert)})  # fmt: skip
+    i = h.initiator
     i.initiate(0.0)
     h.run()
     (failed,) = h.of_type("r", AuthenticationFailed)

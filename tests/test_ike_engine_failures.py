@@ -26,6 +26,7 @@ from wansim.ike.events import (
     RequestRetransmitted,
 )
 from wansim.ike.gateway import Gateway
+from wansim.ike.loopback import engine_pair
 from wansim.ike.sa import IkeSa, IkeStateError
 
 HYBRID = "aes256gcm16-prfsha256-x25519-ke1_mlkem768"
@@ -193,24 +194,9 @@ def _factory(bad: str, role: str):
 
 
 def _with_factories(ci, cr, fi, fr):
-    rng = random.Random(3)
-    i = IkeSa(
-        ci,
-        initiator=True,
-        local_addr=("192.0.2.1", 500),
-        remote_addr=("192.0.2.2", 500),
-        random_bytes=rng.randbytes,
-        kex_factory=fi,
-    )
-    r = IkeSa(
-        cr,
-        initiator=False,
-        local_addr=("192.0.2.2", 500),
-        remote_addr=("192.0.2.1", 500),
-        random_bytes=rng.randbytes,
-        kex_factory=fr,
-    )
-    return Harness(i, r), i, r
+    h = engine_pair(ci, cr, random.Random(3).randbytes, initiator_options={"kex_factory": fi},
+                    responder_options={"kex_factory": fr})  # fmt: skip
+    return h, h.initiator, h.responder
 
 
 def test_short_mlkem_encapsulation_key_is_answered_with_invalid_syntax():
@@ -320,26 +306,24 @@ def _established_at(h, side="i"):
     return h.of_type(side, IkeSaEstablished)[0]
 
 
+def _handshake_with_gateway(ci, cr, cookie_threshold: int):
+    """One handshake from an `IkeSa` to a `Gateway` that demands cookies from
+    `cookie_threshold` half-open SAs on; returns (harness, initiator, gateway)."""
+    rng = random.Random(5)
+    i = IkeSa(ci, initiator=True, local_addr=("192.0.2.1", 500), remote_addr=("192.0.2.2", 500),
+              random_bytes=rng.randbytes)  # fmt: skip
+    g = Gateway(cr, local_addr=("192.0.2.2", 500), random_bytes=rng.randbytes,
+                gateway=GatewayConfig(cookie_threshold=cookie_threshold))  # fmt: skip
+    h = Harness(i, g)
+    i.initiate(0.0)
+    h.run()
+    return h, i, g
+
+
 def test_cookie_adds_exactly_one_round_trip():
     ci, cr = configs("aes256gcm16-prfsha256-x25519")
     for threshold, rtts in ((30, 2), (0, 3)):
-        rng = random.Random(5)
-        i = IkeSa(
-            ci,
-            initiator=True,
-            local_addr=("192.0.2.1", 500),
-            remote_addr=("192.0.2.2", 500),
-            random_bytes=rng.randbytes,
-        )
-        g = Gateway(
-            cr,
-            local_addr=("192.0.2.2", 500),
-            random_bytes=rng.randbytes,
-            gateway=GatewayConfig(cookie_threshold=threshold),
-        )
-        h = Harness(i, g)
-        i.initiate(0.0)
-        h.run()
+        h, i, g = _handshake_with_gateway(ci, cr, threshold)
         est = _established_at(h)
         assert est.round_trips == rtts and est.at == pytest.approx(rtts * 0.02)
         assert len(h.of_type("i", CookieDemanded)) == rtts - 2
@@ -350,23 +334,7 @@ def test_invalid_ke_payload_adds_exactly_one_round_trip_then_cookie_and_invalid_
     ci, _ = configs("aes256gcm16-prfsha256-x25519-ecp256")
     _, cr = configs("aes256gcm16-prfsha256-ecp256")
     for threshold, rtts in ((30, 3), (0, 4)):
-        rng = random.Random(5)
-        i = IkeSa(
-            ci,
-            initiator=True,
-            local_addr=("192.0.2.1", 500),
-            remote_addr=("192.0.2.2", 500),
-            random_bytes=rng.randbytes,
-        )
-        g = Gateway(
-            cr,
-            local_addr=("192.0.2.2", 500),
-            random_bytes=rng.randbytes,
-            gateway=GatewayConfig(cookie_threshold=threshold),
-        )
-        h = Harness(i, g)
-        i.initiate(0.0)
-        h.run()
+        h, i, g = _handshake_with_gateway(ci, cr, threshold)
         est = _established_at(h)
         assert est.round_trips == rtts and est.ke_methods == ("ecp256",)
         (redirect,) = h.of_type("i", KeyExchangeRedirected)
@@ -475,14 +443,7 @@ def test_a_cookie_retry_repeats_the_request_with_only_the_cookie_added():
     """RFC 7296 §2.6: the retry carries N(COOKIE) first and the rest unchanged (same
     SPIi, KEi and Ni), so no second key generation is charged."""
     ci, cr = configs("aes256gcm16-prfsha256-x25519")
-    rng = random.Random(5)
-    i = IkeSa(ci, initiator=True, local_addr=("192.0.2.1", 500), remote_addr=("192.0.2.2", 500),
-              random_bytes=rng.randbytes)  # fmt: skip
-    g = Gateway(cr, local_addr=("192.0.2.2", 500), random_bytes=rng.randbytes,
-                gateway=GatewayConfig(cookie_threshold=0))  # fmt: skip
-    h = Harness(i, g)
-    i.initiate(0.0)
-    h.run()
+    h, i, g = _handshake_with_gateway(ci, cr, cookie_threshold=0)
     first, second = [s.data for s in h.wire if s.src == "i"][:2]
     cookie = 4 + 4 + 32  # Notify header, protocol/SPI size/type, SHA-256
     assert len(second) == len(first) + cookie

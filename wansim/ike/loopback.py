@@ -5,7 +5,8 @@ Anything with the engine's driver API (`receive_datagram`, `datagrams_to_send`,
 `Gateway`. Datagrams travel with a fixed one-way delay; a `tamper` hook may drop
 (return None) or rewrite any datagram, so tests can inject loss and corruption. Every
 datagram put on the wire is logged in `wire`. `run_handshake` is what `wansim handshake`
-prints: one handshake (and optional rekeys) between two engines, message by message.
+prints: one handshake (and optional rekeys) between two engines, message by message;
+`engine_pair` builds the two engines and their harness for it and for tests.
 """
 
 from __future__ import annotations
@@ -111,6 +112,33 @@ class Harness:
         return [e for e in self.events[side] if isinstance(e, cls)]
 
 
+def engine_pair(
+    initiator_config: Any,
+    responder_config: Any,
+    random_bytes: Callable[[int], bytes],
+    *,
+    initiator_addr: Addr = ("192.0.2.1", 500),
+    responder_addr: Addr = ("192.0.2.2", 500),
+    initiator_options: dict | None = None,
+    responder_options: dict | None = None,
+    harness_options: dict | None = None,
+    **options: Any,
+) -> Harness:
+    """An initiator and a responder `IkeSa` addressed to each other, wired into a
+    `Harness`. `options` go to both engines, `initiator_options`/`responder_options` to
+    one (e.g. its `trace`), `harness_options` to the harness (`one_way_s`, `tamper`).
+    The initiator is made first: with a shared seeded `random_bytes` SPIs repeat."""
+    from wansim.ike.sa import IkeSa
+
+    i = IkeSa(initiator_config, initiator=True, local_addr=initiator_addr,
+              remote_addr=responder_addr, random_bytes=random_bytes,
+              **options, **(initiator_options or {}))  # fmt: skip
+    r = IkeSa(responder_config, initiator=False, local_addr=responder_addr,
+              remote_addr=initiator_addr, random_bytes=random_bytes,
+              **options, **(responder_options or {}))  # fmt: skip
+    return Harness(i, r, initiator_addr, responder_addr, **(harness_options or {}))
+
+
 # --- one handshake between two engines, message by message ---------------------------
 
 IP_HEADER_BYTES = {4: 20, 6: 40}
@@ -194,8 +222,6 @@ def run_handshake(
     """Run IKE_SA_INIT .. IKE_AUTH (and with `rekey` a Child SA rekey, then an IKE SA
     rekey) between two engines with strongSwan-like settings; raise ValueError for bad
     proposals. Randomness is seeded, so sizes and SPIs repeat from run to run."""
-    from wansim.ike.sa import IkeSa
-
     ike_proposals, esp_proposals = (
         p if isinstance(p, str) else tuple(p) for p in (ike_proposals, esp_proposals)
     )
@@ -225,11 +251,12 @@ def run_handshake(
 
         return record
 
-    i = IkeSa(ci, initiator=True, local_addr=initiator_addr, remote_addr=responder_addr,
-              random_bytes=rng.randbytes, trace=tracer("I->R"))  # fmt: skip
-    r = IkeSa(cr, initiator=False, local_addr=responder_addr, remote_addr=initiator_addr,
-              random_bytes=rng.randbytes, trace=tracer("R->I"))  # fmt: skip
-    harness = Harness(i, r, initiator_addr, responder_addr, one_way_s)
+    harness = engine_pair(
+        ci, cr, rng.randbytes, initiator_addr=initiator_addr, responder_addr=responder_addr,
+        initiator_options={"trace": tracer("I->R")}, responder_options={"trace": tracer("R->I")},
+        harness_options={"one_way_s": one_way_s},
+    )  # fmt: skip
+    i = harness.initiator
     i.initiate(0.0)
     harness.run()
     if rekey and i.established:

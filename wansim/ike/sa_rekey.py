@@ -46,6 +46,7 @@ from wansim.ike.sa_records import (
     _Generation,
     _ke_method,
     _Rekey,
+    _Request,
     _Violation,
 )
 
@@ -240,14 +241,49 @@ class _Rekeys:
             self._respond(gen, message, payloads, now, ops)
             self._complete_rekey(run, now)
 
-    def _on_create_child_sa_response(self, gen, message, inner, now) -> None:
+    def _rekey_answered(
+        self, inner: list[Payload]
+    ) -> tuple[_Rekey | None, _Request | None, Notify | None]:
+        """The rekey a response answers (None if none is running), its request, and the
+        peer's error Notify, if any — which ends the rekey."""
         run = self._rekey
-        req = self._responding_to
         if run is None:
-            return
+            return None, None, None
         error = _error_notify(inner)
         if error is not None:
             self._rekey = None
+        return run, self._responding_to, error
+
+    def _report_refusal(self, gen, run: _Rekey, exchange: str, error: Notify, now) -> None:
+        self._events.append(
+            NegotiationFailed(
+                gen.spis,
+                now,
+                exchange,
+                f"peer refused the {run.kind} rekey",
+                name_of(NotifyType, error.type),
+                False,
+            )
+        )
+
+    def _finish_ke(
+        self, run: _Rekey, req: _Request, token: str, data: bytes, what: str, now
+    ) -> bool:
+        """Finish our side of a rekey key exchange; False (IKE SA being deleted) when the
+        peer's `what` (KEr) is invalid."""
+        req.ops.append((token, "finish"))
+        try:
+            run.secrets.append(run.pending.finish(data))
+        except KeyExchangeError as error:
+            self._abort_rekey_with_delete(f"invalid {what}: {error}", now)
+            return False
+        return True
+
+    def _on_create_child_sa_response(self, gen, message, inner, now) -> None:
+        run, req, error = self._rekey_answered(inner)
+        if run is None:
+            return
+        if error is not None:
             if error.type == NotifyType.INVALID_KE_PAYLOAD and len(error.data) >= 2:
                 # RFC 7296 §1.3: retry once with the method the responder asks for,
                 # if we offered it (INVALID_KE concerns KE(0) only, RFC 9370 §2.2.3).
@@ -267,16 +303,7 @@ class _Rekeys:
                     elif run.old_child is not None and run.old_child.spi_in in self.children:
                         self._start_child_rekey(run.old_child, now, ke=token)
                     return
-            self._events.append(
-                NegotiationFailed(
-                    gen.spis,
-                    now,
-                    "CREATE_CHILD_SA",
-                    f"peer refused the {run.kind} rekey",
-                    name_of(NotifyType, error.type),
-                    False,
-                )
-            )
+            self._report_refusal(gen, run, "CREATE_CHILD_SA", error, now)
             if error.type == NotifyType.TEMPORARY_FAILURE:
                 self._schedule_retry(run, now)
             return
@@ -297,11 +324,7 @@ class _Rekeys:
             if not run.methods or run.methods[0] != methods[0] or ke is None:
                 self._rekey = None
                 raise _Violation("peer's KE does not match the chosen proposal", None)
-            req.ops.append((methods[0], "finish"))
-            try:
-                run.secrets.append(run.pending.finish(ke.data))
-            except KeyExchangeError as error:
-                self._abort_rekey_with_delete(f"invalid KEr: {error}", now)
+            if not self._finish_ke(run, req, methods[0], ke.data, "KEr", now):
                 return
         if run.kind == "child":
             tsi = _find(inner, TrafficSelectorsInitiator)
@@ -380,23 +403,11 @@ class _Rekeys:
             self._complete_rekey(run, now)
 
     def _on_followup_ke_response(self, gen, message, inner, now) -> None:
-        run = self._rekey
-        req = self._responding_to
+        run, req, error = self._rekey_answered(inner)
         if run is None:
             return
-        error = _error_notify(inner)
         if error is not None:
-            self._rekey = None
-            self._events.append(
-                NegotiationFailed(
-                    gen.spis,
-                    now,
-                    "IKE_FOLLOWUP_KE",
-                    f"peer refused the {run.kind} rekey",
-                    name_of(NotifyType, error.type),
-                    False,
-                )
-            )
+            self._report_refusal(gen, run, "IKE_FOLLOWUP_KE", error, now)
             return
         index = len(run.secrets)
         token = run.methods[index]
@@ -404,11 +415,7 @@ class _Rekeys:
         if ke is None or ke.method != self._kex(token).method_id:
             self._rekey = None
             raise _Violation(f"IKE_FOLLOWUP_KE response must carry KE({token})", None)
-        req.ops.append((token, "finish"))
-        try:
-            run.secrets.append(run.pending.finish(ke.data))
-        except KeyExchangeError as error:
-            self._abort_rekey_with_delete(f"invalid KEr({token}): {error}", now)
+        if not self._finish_ke(run, req, token, ke.data, f"KEr({token})", now):
             return
         if len(run.secrets) < len(run.methods):
             link = _find_notify(inner, NotifyType.ADDITIONAL_KEY_EXCHANGE)

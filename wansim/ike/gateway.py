@@ -29,11 +29,12 @@ from wansim.ike.events import CookieDemanded, DatagramDropped, Event
 from wansim.ike.message import IkeHeader, Message
 from wansim.ike.payloads import Nonce, Notify
 from wansim.ike.sa import Addr, IkeSa, RandomBytes, State, WireMessage
+from wansim.ike.sa_records import _Outbox
 
 _ZERO_SPI = bytes(8)
 
 
-class Gateway:
+class Gateway(_Outbox):
     """Many responder IKE SAs behind one local address.
 
     `config` is one `IkeConfig` for every peer, or a callable choosing it by the peer's
@@ -89,13 +90,6 @@ class Gateway:
             self._route(data, addr, now)
         except ParseError as error:
             self._events.append(DatagramDropped(now, "parse_error", len(data), None, str(error)))
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
-        out, self._out = self._out, []
-        return out
-
-    def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
         while self._timers:

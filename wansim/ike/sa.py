@@ -66,6 +66,7 @@ from wansim.ike.sa_records import (
     State,
     WireMessage,
     _Generation,
+    _Outbox,
     _Rekey,
 )
 from wansim.ike.sa_rekey import _Rekeys
@@ -73,7 +74,7 @@ from wansim.ike.sa_transport import _Transport
 from wansim.ike.timers import RetransmitSchedule
 
 
-class IkeSa(_Transport, _Handshake, _Rekeys, _Informational):
+class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
     """One IKE SA (and its Child SAs) seen from one end; survives its own IKE rekeys.
 
     `initiator` is the original role. Addresses are `(ip, port)` with port 500; after
@@ -212,13 +213,6 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational):
             self._receive(data, addr, now)
         except ParseError as error:
             self._drop(now, "parse_error", len(data), str(error))
-
-    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
-        out, self._out = self._out, []
-        return out
-
-    def next_event(self) -> Event | None:
-        return self._events.popleft() if self._events else None
 
     def get_timer(self) -> float | None:
         """The next instant `handle_timer` has work to do, or None."""

@@ -9,13 +9,14 @@ import functools
 import hashlib
 import hmac
 import ipaddress
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from wansim.ike import keymat
 from wansim.ike.constants import ExchangeType, HashAlgorithm, HeaderFlag, NotifyType
-from wansim.ike.events import CryptoOp
+from wansim.ike.events import CryptoOp, Event
 from wansim.ike.message import Message, describe_payload
 from wansim.ike.payloads import KeyExchange, Notify, Payload
 
@@ -24,6 +25,21 @@ RandomBytes = Callable[[int], bytes]
 _ZERO_SPI = bytes(8)
 _INITIATOR = int(HeaderFlag.INITIATOR)  # plain ints: IntFlag arithmetic is slow
 _RESPONSE = int(HeaderFlag.RESPONSE)
+
+
+class _Outbox:
+    """The output half of the driver API, shared by `IkeSa` and `Gateway`: datagrams
+    queued in `_out` and events queued in `_events`, handed out on request."""
+
+    _out: list[tuple[bytes, Addr]]
+    _events: deque[Event]
+
+    def datagrams_to_send(self, now: float) -> list[tuple[bytes, Addr]]:
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self) -> Event | None:
+        return self._events.popleft() if self._events else None
 
 
 class IkeStateError(RuntimeError):

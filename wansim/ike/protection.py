@@ -192,6 +192,29 @@ def _payload_header(next_type: int, length: int) -> bytes:
     return struct.pack("!BBH", next_type, 0, length)
 
 
+def _sealed(
+    header: bytes,
+    keys: tuple[CipherSuite, bytes, bytes, RandomSource],
+    lead_payloads: bytes,
+    encrypted_type: int,
+    first_inner: int,
+    inner: bytes,
+    skf_fields: bytes = b"",
+) -> bytes:
+    """One message: header, `lead_payloads` in clear, then an SK payload (or, with its
+    `skf_fields`, an SKF payload) whose header up to the IV is authenticated as AAD."""
+    suite, encr_key, integ_key, random = keys
+    plaintext = _padded(suite, inner)
+    length = SK_HEADER_BYTES + len(skf_fields) + suite.iv_bytes + len(plaintext) + suite.icv_bytes
+    total = IKE_HEADER_BYTES + len(lead_payloads) + length
+    aad = (
+        _lead(header, lead_payloads, encrypted_type, total)
+        + _payload_header(first_inner, length)
+        + skf_fields
+    )
+    return aad + suite.seal(encr_key, integ_key, random(suite.iv_bytes), aad, plaintext)
+
+
 def protect(
     header: bytes,
     suite: CipherSuite,
@@ -204,13 +227,8 @@ def protect(
     unencrypted: bytes = b"",
 ) -> bytes:
     """The whole IKE message with `inner` in one SK payload (RFC 7296 §3.14)."""
-    plaintext = _padded(suite, inner)
-    sk_length = SK_HEADER_BYTES + suite.iv_bytes + len(plaintext) + suite.icv_bytes
-    total = IKE_HEADER_BYTES + len(unencrypted) + sk_length
-    aad = _lead(header, unencrypted, PayloadType.SK, total) + _payload_header(
-        first_inner, sk_length
-    )
-    return aad + suite.seal(encr_key, integ_key, random(suite.iv_bytes), aad, plaintext)
+    keys = (suite, encr_key, integ_key, random)
+    return _sealed(header, keys, unencrypted, PayloadType.SK, first_inner, inner)
 
 
 def protect_fragments(
@@ -228,13 +246,9 @@ def protect_fragments(
     """The message as strongSwan sends it once fragmentation is negotiated: one SK message
     if it fits `max_message` (see `max_message_bytes`), else SKF fragments (RFC 7383 §2.5)
     of `fragment_data_bytes` inner bytes each; unencrypted payloads go in fragment 1."""
+    keys = (suite, encr_key, integ_key, random)
     if sk_message_bytes(suite, len(inner), len(unencrypted)) <= max_message:
-        return [
-            protect(
-                header, suite, encr_key, integ_key, first_inner, inner, random,
-                unencrypted=unencrypted,
-            )
-        ]  # fmt: skip
+        return [_sealed(header, keys, unencrypted, PayloadType.SK, first_inner, inner)]
     per_fragment = fragment_data_bytes(suite, max_message)
     first_room = per_fragment - len(unencrypted)
     if first_room < 1:
@@ -246,16 +260,11 @@ def protect_fragments(
         raise ValueError("message needs more than 65535 fragments")
     out = []
     for number, chunk in enumerate(chunks, start=1):
-        lead_payloads = unencrypted if number == 1 else b""
-        plaintext = _padded(suite, chunk)
-        skf_length = SKF_HEADER_BYTES + suite.iv_bytes + len(plaintext) + suite.icv_bytes
-        total = IKE_HEADER_BYTES + len(lead_payloads) + skf_length
-        aad = (
-            _lead(header, lead_payloads, PayloadType.SKF, total)
-            + _payload_header(first_inner if number == 1 else PayloadType.NONE, skf_length)
-            + struct.pack("!HH", number, len(chunks))
-        )
-        out.append(aad + suite.seal(encr_key, integ_key, random(suite.iv_bytes), aad, plaintext))
+        # RFC 7383 §2.5: only fragment 1 carries the unencrypted payloads and the type
+        # of the first inner payload.
+        lead, first = (unencrypted, first_inner) if number == 1 else (b"", PayloadType.NONE)
+        fields = struct.pack("!HH", number, len(chunks))
+        out.append(_sealed(header, keys, lead, PayloadType.SKF, first, chunk, fields))
     return out
 
 

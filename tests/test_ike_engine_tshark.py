@@ -56,34 +56,38 @@ def _our_view(run):
     return rows
 
 
-def test_tshark_agrees_on_a_fragmented_hybrid_handshake_with_rekeys(tmp_path):
-    run = run_handshake(
-        "aes256gcm16-prfsha256-x25519-ke1_mlkem768", "aes256gcm16-x25519-ke1_mlkem768",
-        port_4500=True, rekey=True, seed=11,
-    )  # fmt: skip
-    pcap = tmp_path / "hybrid.pcap"
+def _decoded(run, pcap):
+    """tshark's frames of `run` (written to `pcap`, decrypted with our keys) and our view;
+    both say the same exchange, Message ID, flags and top-level payloads frame by frame."""
     pcap.write_bytes(pcap_bytes(run.datagrams))
     lines = [decryption_table_line_for(k.spi_i, k.spi_r, k.keys) for k in run.key_sets]
-    assert len(lines) == 3  # IKE_SA_INIT, after IKE_INTERMEDIATE 1, after the IKE rekey
-    frames = ike_frames(pcap, key_lines=lines)
-    ours = _our_view(run)
-    assert len(frames) == len(ours) == 21
-    assert not [f.number for f in frames if f.malformed]
-    fragments = 0
-    for frame, (exchange, mid, response, top, inner) in zip(frames, ours, strict=True):
+    frames, ours = ike_frames(pcap, key_lines=lines), _our_view(run)
+    for frame, (exchange, mid, response, top, _) in zip(frames, ours, strict=True):
         assert (frame.exchange_type, frame.message_id, frame.is_response) == (
             exchange,
             mid,
             response,
         )
         assert frame.payloads == top
-        if frame.fragment is not None:
-            fragments += 1
-        # every protected message (SK, or SKF reassembled on its last fragment) decrypts
+    return frames, ours
+
+
+def test_tshark_agrees_on_a_fragmented_hybrid_handshake_with_rekeys(tmp_path):
+    run = run_handshake(
+        "aes256gcm16-prfsha256-x25519-ke1_mlkem768", "aes256gcm16-x25519-ke1_mlkem768",
+        port_4500=True, rekey=True, seed=11,
+    )  # fmt: skip
+    assert len(run.key_sets) == 3  # IKE_SA_INIT, after IKE_INTERMEDIATE 1, after the IKE rekey
+    frames, ours = _decoded(run, tmp_path / "hybrid.pcap")
+    assert len(frames) == len(ours) == 21
+    assert not [f.number for f in frames if f.malformed]
+    # every protected message (SK, or SKF reassembled on its last fragment) decrypts
+    for frame, (*_, inner) in zip(frames, ours, strict=True):
         if inner is not None:
             assert frame.decrypted == inner, frame.number
     protected = [row for row in ours if row[3][-1] in (46, 53)]
     assert all(row[4] is not None for row in protected)  # our own keys open all of them
+    fragments = sum(frame.fragment is not None for frame in frames)
     assert fragments == 6  # three 2-fragment requests: IKE_INTERMEDIATE, 2 x IKE_FOLLOWUP_KE
     exchanges = [f.exchange_type for f in frames]
     assert exchanges.count(43) == 3 and exchanges.count(44) == 6 and exchanges.count(36) == 4
@@ -92,19 +96,9 @@ def test_tshark_agrees_on_a_fragmented_hybrid_handshake_with_rekeys(tmp_path):
 def test_tshark_agrees_on_ml_dsa_certificates_in_a_fragmented_ike_auth(tmp_path):
     """RFC 7427 with ML-DSA-65: IKE_AUTH carries CERT + AUTH in 8 SKF fragments each way."""
     run = run_handshake("aes256gcm16-prfsha256-x25519", port_4500=True, auth="mldsa65", seed=5)
-    pcap = tmp_path / "mldsa.pcap"
-    pcap.write_bytes(pcap_bytes(run.datagrams))
-    lines = [decryption_table_line_for(k.spi_i, k.spi_r, k.keys) for k in run.key_sets]
-    frames = ike_frames(pcap, key_lines=lines)
-    ours = _our_view(run)
+    frames, ours = _decoded(run, tmp_path / "mldsa.pcap")
     assert len(frames) == len(ours) == 18 and not [f for f in frames if f.malformed]
-    for frame, (exchange, mid, response, top, inner) in zip(frames, ours, strict=True):
-        assert (frame.exchange_type, frame.message_id, frame.is_response) == (
-            exchange,
-            mid,
-            response,
-        )
-        assert frame.payloads == top
+    for frame, (*_, inner) in zip(frames, ours, strict=True):
         if inner:  # the reassembled IKE_AUTH messages: IDi, CERT, ..., AUTH, SA, TSi, TSr
             assert frame.decrypted == inner and 37 in inner and 39 in inner
 

@@ -80,15 +80,7 @@ class _Rekeys:
             TrafficSelectorsInitiator(selectors(child.local_ts)),
             TrafficSelectorsResponder(selectors(child.remote_ts)),
         ]
-        self._rekey = run
-        self._request(
-            self._gen,
-            ExchangeType.CREATE_CHILD_SA,
-            payloads,
-            now,
-            self._on_create_child_sa_response,
-            ops,
-        )
+        self._send_rekey_request(run, payloads, now, ops)
 
     def _start_ike_rekey(self, now: float, ke: str | None = None) -> None:
         run = _Rekey("ike", True, self._new_ike_spi(), self._random(self.config.nonce_bytes))
@@ -98,6 +90,12 @@ class _Rekeys:
             Nonce(run.nonce),
             self._rekey_ke(run, ke or methods_of(self._gen.proposal)[0], ops),
         ]
+        self._send_rekey_request(run, payloads, now, ops)
+
+    def _send_rekey_request(
+        self, run: _Rekey, payloads: list[Payload], now: float, ops: list[CryptoOp]
+    ) -> None:
+        """Start `run` with its CREATE_CHILD_SA request (RFC 7296 §1.3)."""
         self._rekey = run
         self._request(
             self._gen,

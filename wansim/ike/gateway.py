@@ -29,7 +29,7 @@ from wansim.ike.events import CookieDemanded, DatagramDropped, Event
 from wansim.ike.message import IkeHeader, Message
 from wansim.ike.payloads import Nonce, Notify
 from wansim.ike.sa import Addr, IkeSa, RandomBytes, State, WireMessage
-from wansim.ike.sa_records import _Outbox
+from wansim.ike.sa_records import _Outbox, _stateless_init_reply
 
 _ZERO_SPI = bytes(8)
 
@@ -226,24 +226,11 @@ class Gateway(_Outbox):
         first = message.payloads[0] if message.payloads else None
         if isinstance(first, Notify) and first.type == NotifyType.COOKIE and first.data == expected:
             return True
-        reply = IkeHeader(header.spi_i, _ZERO_SPI, ExchangeType.IKE_SA_INIT,
-                          int(HeaderFlag.RESPONSE), 0)  # fmt: skip
-        data = Message(reply, (Notify(NotifyType.COOKIE, expected),)).to_bytes()
+        cookie = Notify(NotifyType.COOKIE, expected)
+        data, record = _stateless_init_reply(header.spi_i, cookie, now)
         self._out.append((data, addr))
         self.cookies_sent += 1
         self._events.append(CookieDemanded((header.spi_i, _ZERO_SPI), now))
         if self._trace is not None:
-            self._trace(
-                WireMessage(
-                    now,
-                    "responder",
-                    "IKE_SA_INIT",
-                    0,
-                    True,
-                    (header.spi_i, _ZERO_SPI),
-                    (len(data),),
-                    False,
-                    "N(COOKIE)",
-                )  # fmt: skip
-            )
+            self._trace(record)
         return False

@@ -19,7 +19,6 @@ from wansim.ike.constants import (
     AuthMethod,
     CertEncoding,
     ExchangeType,
-    HeaderFlag,
     NotifyType,
     name_of,
 )
@@ -32,7 +31,7 @@ from wansim.ike.events import (
     KeyExchangeRedirected,
     NegotiationFailed,
 )
-from wansim.ike.message import IkeHeader, Message, describe_payload
+from wansim.ike.message import Message
 from wansim.ike.negotiation import (
     check_chosen,
     cipher_suite,
@@ -70,13 +69,13 @@ from wansim.ike.sa_records import (
     ChildSa,
     KeySet,
     State,
-    WireMessage,
     _equal,
     _error_notify,
     _find,
     _find_notify,
     _Generation,
     _nat_hash,
+    _stateless_init_reply,
     _Violation,
 )
 
@@ -229,25 +228,10 @@ class _Handshake:
 
     def _stateless_reply(self, gen, message, notify: Notify, now) -> None:
         """An IKE_SA_INIT error response with SPIr = 0 and only one notify (§1.2, §2.6)."""
-        header = IkeHeader(
-            message.header.spi_i, _ZERO_SPI, ExchangeType.IKE_SA_INIT, int(HeaderFlag.RESPONSE), 0
-        )
-        data = Message(header, (notify,)).to_bytes()
+        data, record = _stateless_init_reply(message.header.spi_i, notify, now)
         self._out.append((data, self.remote_addr))
         if self._trace is not None:
-            self._trace(
-                WireMessage(
-                    now,
-                    "responder",
-                    "IKE_SA_INIT",
-                    0,
-                    True,
-                    (message.header.spi_i, _ZERO_SPI),
-                    (len(data),),
-                    False,
-                    describe_payload(notify),
-                )
-            )
+            self._trace(record)
 
     def _detect_nat(self, message: Message, peer_addr: Addr) -> None:
         """RFC 7296 §2.23: compare the peer's NAT-D hashes with the addresses we see."""

@@ -17,7 +17,7 @@ from typing import Any
 from wansim.ike import keymat
 from wansim.ike.constants import ExchangeType, HashAlgorithm, HeaderFlag, NotifyType
 from wansim.ike.events import CryptoOp, Event
-from wansim.ike.message import Message, describe_payload
+from wansim.ike.message import IkeHeader, Message, describe_payload
 from wansim.ike.payloads import KeyExchange, Notify, Payload
 
 Addr = tuple[str, int]
@@ -192,6 +192,17 @@ class _Rekey:
     link: bytes = b""
     local_ts: tuple[str, ...] = ()
     remote_ts: tuple[str, ...] = ()
+
+
+def _stateless_init_reply(spi_i: bytes, notify: Notify, now: float) -> tuple[bytes, WireMessage]:
+    """An IKE_SA_INIT response with SPIr = 0 and only `notify` (RFC 7296 §1.2, §2.6),
+    and its trace record; nothing about it is kept."""
+    header = IkeHeader(spi_i, _ZERO_SPI, ExchangeType.IKE_SA_INIT, _RESPONSE, 0)
+    data = Message(header, (notify,)).to_bytes()
+    spis = (spi_i, _ZERO_SPI)
+    record = WireMessage(now, "responder", "IKE_SA_INIT", 0, True, spis, (len(data),), False,
+                         describe_payload(notify))  # fmt: skip
+    return data, record
 
 
 def _hash(data: bytes) -> bytes:

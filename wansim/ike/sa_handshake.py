@@ -199,13 +199,7 @@ class _Handshake:
         gen.proposal = chosen
         self._ni = nonce.data
         self._nr = self._random(self.config.nonce_bytes)
-        self._ke_methods = list(methods)
-        self._addke = list(methods[1:])
-        gen.keys = keymat.initial_keys(
-            ike_suite(chosen), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
-        )
-        self.key_sets.append(KeySet(gen.spi_i, gen.spi_r, gen.keys, "IKE_SA_INIT"))
-        self._detect_nat(message, self.remote_addr)
+        self._derive_initial_keys(gen, message, methods, secret)
         payloads: list[Payload] = [
             sa_payload([chosen]),
             KeyExchange(wanted.method_id, share),
@@ -232,6 +226,17 @@ class _Handshake:
         self._out.append((data, self.remote_addr))
         if self._trace is not None:
             self._trace(record)
+
+    def _derive_initial_keys(self, gen, message: Message, methods, secret: bytes) -> None:
+        """Either role, once IKE_SA_INIT is done: note the key exchanges still to run,
+        derive the first key set (RFC 7296 §2.14) and compare the NAT-D hashes."""
+        self._ke_methods = list(methods)
+        self._addke = list(methods[1:])
+        gen.keys = keymat.initial_keys(
+            ike_suite(gen.proposal), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
+        )
+        self.key_sets.append(KeySet(gen.spi_i, gen.spi_r, gen.keys, "IKE_SA_INIT"))
+        self._detect_nat(message, self.remote_addr)
 
     def _detect_nat(self, message: Message, peer_addr: Addr) -> None:
         """RFC 7296 §2.23: compare the peer's NAT-D hashes with the addresses we see."""
@@ -310,13 +315,7 @@ class _Handshake:
         self._peer_intermediate = (
             message.notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) is not None
         )
-        self._ke_methods = list(methods)
-        self._addke = list(methods[1:])
-        gen.keys = keymat.initial_keys(
-            ike_suite(chosen), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
-        )
-        self.key_sets.append(KeySet(gen.spi_i, gen.spi_r, gen.keys, "IKE_SA_INIT"))
-        self._detect_nat(message, self.remote_addr)
+        self._derive_initial_keys(gen, message, methods, secret)
         if self.nat_detected or (self.config.port_4500 == "always" and self._peer_natd):
             self._floated = True
         self._next_handshake_step(now)

@@ -185,24 +185,52 @@ def recommended_cores(capacity: pd.DataFrame, *, target_s: float, top: int = 30)
 
 
 # --------------------------------------------------------------------------- failover
+OUTCOME_LABELS = {("dual-tunnel", "recovered"): "switched"}
+"""How an outcome reads under a strategy when it is not its tag with spaces: a recovered
+dual-tunnel failover is a switch to the surviving tunnel."""
+
+
+def outcome_label(strategy: str, outcome: str) -> str:
+    """``no_survivor`` -> ``no survivor``; a dual-tunnel ``recovered`` -> ``switched``."""
+    return OUTCOME_LABELS.get((strategy, outcome), outcome.replace("_", " "))
+
+
+def failover_series(failovers: pd.DataFrame) -> pd.Series:
+    """Per failover row, its strategy, split by outcome where the strategy has more than
+    one (``dual-tunnel (switched)`` vs ``dual-tunnel (no survivor)``): one CDF hides that
+    the two differ by orders of magnitude."""
+    strategy = failovers["strategy"].astype(str)
+    outcome = failovers["outcome"].astype(str)
+    split = outcome.groupby(strategy).transform("nunique") > 1
+    labels = [f"{s} ({outcome_label(s, o)})" if many else s
+              for s, o, many in zip(strategy, outcome, split, strict=True)]
+    return pd.Series(labels, index=failovers.index, dtype=object, name="series")
+
+
 def failover_cdf(failovers: pd.DataFrame) -> Figure:
-    """Failover time CDF per strategy, and its mean parts (detect, converge, state)."""
+    """Failover time CDF per strategy, and its mean parts (detect, converge, state); a
+    strategy with several outcomes gets a line and a bar per outcome (see
+    :func:`failover_series`)."""
     if failovers.empty:
         return _message(_figure(height=2), "no failover happened")
-    strategies = sorted(failovers["strategy"].unique())
+    series = failover_series(failovers)
+    strategies = sorted(series.unique())
+    strategy_names = set(failovers["strategy"].astype(str))
     colours = _colours(strategies)
     fig = _figure(width=11, height=3.8)
     left, right = fig.subplots(1, 2, width_ratios=(3, 2))
     for strategy in strategies:
-        values = failovers.loc[failovers["strategy"] == strategy, "total_s"].dropna().to_numpy()
+        values = failovers.loc[series == strategy, "total_s"].dropna().to_numpy()
         if len(values):
             x, y = _ecdf(values)
-            left.step(x, y, where="post", color=colours[strategy], label=f"{strategy} (n={len(x)})")
+            split = strategy not in strategy_names  # dashed on top: it may share a line
+            left.step(x, y, where="post", color=colours[strategy], ls="--" if split else "-",
+                      zorder=3 if split else 2, label=f"{strategy} (n={len(x)})")
     left.set_xlabel("site outage: failure to traffic restored (s)")
     left.set_ylabel("fraction of affected sites")
     left.grid(True, alpha=0.3)
     left.legend(fontsize=8, loc="lower right")
-    means = failovers.groupby("strategy")[list(PARTS)].mean().reindex(strategies)
+    means = failovers.groupby(series)[list(PARTS)].mean().reindex(strategies)
     start = np.zeros(len(strategies))
     for part in PARTS:
         right.barh(strategies, means[part], left=start, color=PART_COLOURS[part],

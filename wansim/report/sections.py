@@ -211,6 +211,7 @@ def summary_section(data: ReportData, analysis: Analysis) -> Section:
             f"Failover under {strategy}: {len(group)} site outages"
             f"{' (all runs)' if data.kind == 'sweep' else ''}, p50 {ms(p50)}, "
             f"p99 {ms(p99)}; {len(storm)} re-establishing handshakes."
+            + _outcome_split(strategy, group)
         )
     cap = analysis.capacity
     if len(cap):
@@ -250,6 +251,20 @@ def summary_section(data: ReportData, analysis: Analysis) -> Section:
                 f"{metric} against {x} (mean ± 95 % CI over replications)",
             ))
     return section
+
+
+def _outcome_split(strategy: str, group: pd.DataFrame) -> str:
+    """A sentence like "Split by outcome: 45 switched (p50 2.60 s, p99 …), 49 no survivor
+    (…)." when the strategy's failovers ended in more than one way, else nothing."""
+    outcomes = group["outcome"].astype(str)
+    if outcomes.nunique() < 2:
+        return ""
+    parts = []
+    for outcome, g in group.groupby(outcomes):
+        p50, p99 = _quantiles(g["total_s"])
+        parts.append(f"{len(g)} {plots.outcome_label(strategy, outcome)} "
+                     f"(p50 {ms(p50)}, p99 {ms(p99)})")
+    return " Split by outcome: " + ", ".join(parts) + "."
 
 
 def _cores_text(row, target_s: float) -> str:
@@ -487,9 +502,18 @@ def failover_section(data: ReportData) -> Section:
         "replication, re-handshake or switch to the surviving tunnel); the parts add up to "
         "the total."
     )
+    series = plots.failover_series(fo)
+    if (series != fo["strategy"].astype(str)).any():
+        section.paragraphs.append(
+            "A strategy whose failovers ended in more than one way is split by outcome: "
+            "its sites' outage times differ by orders of magnitude, and one CDF would hide it."
+        )
+    no_survivor = fo[fo["outcome"].astype(str) == "no_survivor"]
+    if len(no_survivor):
+        section.paragraphs.append(_no_survivor_text(fo, no_survivor))
     section.figures.append((plots.failover_cdf(fo), "Failover time CDF and its parts"))
     rows = []
-    for strategy, g in fo.groupby("strategy"):
+    for strategy, g in fo.groupby(series):
         row: dict[str, Any] = {"strategy": strategy, "sites": len(g)}
         for part in ("detect_s", "converge_s", "state_s", "total_s"):
             p50, p99 = _quantiles(g[part])
@@ -499,6 +523,24 @@ def failover_section(data: ReportData) -> Section:
         rows.append(row)
     section.tables.append(("Failover parts", pd.DataFrame(rows)))
     return section
+
+
+def _no_survivor_text(fo: pd.DataFrame, no_survivor: pd.DataFrame) -> str:
+    """Why dual-tunnel sites split in two, with this run's numbers, and what it means."""
+    strategies = sorted(no_survivor["strategy"].astype(str).unique())
+    hit = fo[fo["strategy"].astype(str).isin(strategies)]
+    survived = hit[hit["outcome"].astype(str) != "no_survivor"]
+    return (
+        f"{len(no_survivor)} of {len(hit)} {' and '.join(strategies)} site outages had no "
+        f"surviving tunnel (p50 {ms(_quantiles(no_survivor['total_s'])[0])}, against p50 "
+        f"{ms(_quantiles(survived['total_s'])[0])} for the others): both of the site's "
+        "anycast addresses are announced from every POP, so their catchments coincide and "
+        "both tunnels often land on the same POP; when it fails, "
+        "health checks find nothing healthy to switch to and the site waits for DPD and a "
+        "re-handshake, like rehandshake. For planning: a second tunnel protects only the "
+        "sites whose two catchments differ; budget the other sites' outage and the "
+        "neighbours' re-handshake storm as under rehandshake."
+    )
 
 
 def timeline_section(data: ReportData) -> Section:

@@ -417,7 +417,7 @@ def _capacity_rows(cap: pd.DataFrame, target_s: float) -> pd.DataFrame:
         "headroom": rows["headroom"].map(pct),
         "service/exchange": rows["service_s"].map(ms),
         "peak exch/s": rows["peak_rate"].map("{:.1f}".format),
-        "worst neighbour": rows["worst_neighbour"].fillna("–"),
+        "worst neighbour": rows["worst_neighbour"].astype(object).fillna("–"),
         "N+1 exch/s": rows["n1_rate"].map("{:.1f}".format),
         "N+1 CPU": rows["n1_utilisation"].map(pct),
         "measured in failure": rows["failure_peak_rate"].map(

@@ -84,6 +84,22 @@ def test_half_open_sas_count_and_expire_and_unknown_spis_are_dropped():
     assert isinstance(events[-1], DatagramDropped)
 
 
+def test_each_ingress_is_cookie_limited_by_its_own_half_open_sas():
+    """POPs sharing one replicated SA database admit against their own half-open count."""
+    ci, cr = configs("aes256gcm16-prfsha256-x25519")
+    g = Gateway(cr, local_addr=("192.0.2.2", 500), random_bytes=random.Random(9).randbytes,
+                gateway=GatewayConfig(cookie_threshold=2))  # fmt: skip
+    for n, ingress in enumerate(["FRA", "FRA", "AMS", "FRA", "AMS"]):
+        i = _initiator(ci, ("192.0.2.1", 500), n)
+        i.initiate(0.0)
+        ((data, _),) = i.datagrams_to_send(0.0)
+        g.receive_datagram(data, ("192.0.2.1", 500 + n), 0.0, ingress=ingress)
+    assert (g.half_open_at("FRA"), g.half_open_at("AMS"), g.half_open_at("SIN")) == (2, 2, 0)
+    assert g.half_open_count == 4 and g.cookies_sent == 1  # only FRA's third was challenged
+    g.handle_timer(30.0)
+    assert g.half_open_at("FRA") == g.half_open_at("AMS") == 0
+
+
 def test_nat_is_detected_and_the_sa_floats_to_port_4500():
     """NAT_DETECTION hashes (SHA-1 of SPIs, IP, port; RFC 7296 §2.23) differ when the
     initiator's own address is translated: both detect it, everything after IKE_SA_INIT

@@ -8,7 +8,9 @@ drivers do not care which one they feed. It
   requests (SPIr = 0) by (SPIi, peer IP) so retransmissions reach the same half-open SA;
 - counts half-open SAs and, above `GatewayConfig.cookie_threshold`, answers IKE_SA_INIT
   statelessly with a COOKIE (RFC 7296 §2.6): SHA-256(Ni | IPi | SPIi | secret), the
-  libreswan construction (digest §7.2), the secret drawn from the injected randomness;
+  libreswan construction (digest §7.2), the secret drawn from the injected randomness.
+  Counts are kept per *ingress* (the front end that took the datagram) so that POPs
+  sharing one replicated SA database each admit against their own half-open SAs;
 - keeps one timer heap over its SAs, so `get_timer` stays cheap with thousands of SAs.
 """
 
@@ -19,7 +21,7 @@ import heapq
 import ipaddress
 import os
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from wansim.ike.config import GatewayConfig, IkeConfig
@@ -61,7 +63,8 @@ class Gateway(_Outbox):
         self._by_spi: dict[bytes, IkeSa] = {}
         self._by_init: dict[tuple[bytes, str], IkeSa] = {}
         self._spis_of: dict[IkeSa, set[bytes]] = {}
-        self._half_open: set[IkeSa] = set()
+        self._half_open: dict[IkeSa, Hashable] = {}  # SA -> the ingress that admitted it
+        self._half_open_at: dict[Hashable, int] = {}
         self._deadline: dict[IkeSa, float | None] = {}
         self._timers: list[tuple[float, int, IkeSa]] = []
         self._seq = 0
@@ -75,6 +78,10 @@ class Gateway(_Outbox):
     def half_open_count(self) -> int:
         return len(self._half_open)
 
+    def half_open_at(self, ingress: Hashable = None) -> int:
+        """Half-open SAs admitted through `ingress` (what its COOKIE threshold sees)."""
+        return self._half_open_at.get(ingress, 0)
+
     @property
     def sas(self) -> list[IkeSa]:
         """Live IKE SAs (half-open and established)."""
@@ -83,11 +90,17 @@ class Gateway(_Outbox):
     def sa_for(self, spi: bytes) -> IkeSa | None:
         return self._by_spi.get(spi)
 
-    def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
-        """Route one datagram to its IKE SA (or create one). Never raises for bad input."""
+    def receive_datagram(
+        self, data: bytes, addr: Addr, now: float, ingress: Hashable = None
+    ) -> None:
+        """Route one datagram to its IKE SA (or create one). Never raises for bad input.
+
+        `ingress` names the front end that received it when several share this gateway
+        (POPs with one replicated SA database); a new SA counts as half-open there.
+        """
         data = bytes(data)
         try:
-            self._route(data, addr, now)
+            self._route(data, addr, now, ingress)
         except ParseError as error:
             self._events.append(DatagramDropped(now, "parse_error", len(data), None, str(error)))
 
@@ -130,7 +143,7 @@ class Gateway(_Outbox):
 
     # --- routing -------------------------------------------------------------------
 
-    def _route(self, data: bytes, addr: Addr, now: float) -> None:
+    def _route(self, data: bytes, addr: Addr, now: float, ingress: Hashable) -> None:
         if data == b"\xff":
             self._events.append(DatagramDropped(now, "nat_keepalive", 1))
             return
@@ -143,7 +156,7 @@ class Gateway(_Outbox):
         ):
             sa = self._by_init.get((header.spi_i, addr[0]))
             if sa is None:
-                if not self._cookie_ok(ike, header, addr, now):
+                if not self._cookie_ok(ike, header, addr, now, ingress):
                     return
                 sa = IkeSa(
                     self._config_for(addr), initiator=False, local_addr=self.local_addr,
@@ -152,7 +165,8 @@ class Gateway(_Outbox):
                 )  # fmt: skip
                 self._by_init[(header.spi_i, addr[0])] = sa
                 self._spis_of[sa] = set()
-                self._half_open.add(sa)
+                self._half_open[sa] = ingress
+                self._half_open_at[ingress] = self._half_open_at.get(ingress, 0) + 1
         else:
             # Our SPI is SPIr in messages from the original initiator, else SPIi.
             spi = header.spi_r if header.flags & HeaderFlag.INITIATOR else header.spi_i
@@ -186,17 +200,22 @@ class Gateway(_Outbox):
             self._by_spi[spi] = sa
         self._spis_of[sa] = spis
         if sa.established:
-            self._half_open.discard(sa)
+            self._settled(sa)
             self._by_init.pop((sa.ike_spis[0], sa.remote_addr[0]), None)
         self._rearm(sa)
 
     def _forget(self, sa: IkeSa) -> None:
         for spi in self._spis_of.pop(sa, set()):
             self._by_spi.pop(spi, None)
-        self._half_open.discard(sa)
+        self._settled(sa)
         self._deadline.pop(sa, None)
         for key in [k for k, v in self._by_init.items() if v is sa]:
             del self._by_init[key]
+
+    def _settled(self, sa: IkeSa) -> None:
+        """The SA is no longer half-open (established or gone)."""
+        if sa in self._half_open:
+            self._half_open_at[self._half_open.pop(sa)] -= 1
 
     def _rearm(self, sa: IkeSa) -> None:
         at = sa.get_timer()
@@ -213,9 +232,11 @@ class Gateway(_Outbox):
         ip = ipaddress.ip_address(addr[0]).packed
         return hashlib.sha256(nonce + ip + spi_i + self._cookie_secret).digest()
 
-    def _cookie_ok(self, ike: bytes, header: IkeHeader, addr: Addr, now: float) -> bool:
+    def _cookie_ok(
+        self, ike: bytes, header: IkeHeader, addr: Addr, now: float, ingress: Hashable
+    ) -> bool:
         """True to go on; False after answering with a COOKIE demand."""
-        if self.half_open_count < self.gateway.cookie_threshold:
+        if self.half_open_at(ingress) < self.gateway.cookie_threshold:
             return True
         message = Message.from_bytes(ike)
         nonce = message.find(Nonce)

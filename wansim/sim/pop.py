@@ -14,6 +14,8 @@ COOKIE challenge once its half-open count reaches the threshold.
 State: under ``replicated`` every POP shares one gateway (one replicated SA database) and
 :class:`SaRegistry` decides whether the state of an SA has reached this POP; otherwise each
 POP has its own gateway, lost when the POP dies.
+Either way a POP's COOKIE threshold counts only the half-open SAs it admitted itself
+(the gateway's per-ingress count): a daemon admits against its own load.
 """
 
 from __future__ import annotations
@@ -186,7 +188,7 @@ class Pop:
                 return 0.0, []
             responder = self.responders[address]
             gateway, now = responder.gateway, self.env.now
-            gateway.receive_datagram(data, addr, now)
+            gateway.receive_datagram(data, addr, now, ingress=self.code)
             out = gateway.datagrams_to_send(now)
             cost = 0.0
             exchanges = 0

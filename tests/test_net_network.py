@@ -200,6 +200,33 @@ def test_jitter_is_seeded_and_positive():
     assert (extra > 0).all() and 0.0015 < extra.mean() < 0.0025
 
 
+def test_with_site_streams_a_sites_draws_ignore_other_sites_traffic():
+    """Per-site streams: the lossy site's losses and the jittery site's arrivals are the
+    same whether or not the other sites send (what splitting a run by site relies on)."""
+
+    def run(others_send, streams=lambda i: np.random.default_rng(100 + i)):
+        world = lab_world(access=("lossy", "lossy", "jittery", "jittery"))
+        env = simpy.Environment()
+        net = Network(env, world, rng=np.random.default_rng(0), site_streams=streams)
+        log: list = []
+        for code in world.pops.codes:
+            net.attach(world.anycast_addresses[0],
+                       lambda data, src, c=code: log.append((env.now, src[0])), pop=code)
+        sites = [net.attach(world.site_ip(i), lambda data, src: None) for i in range(4)]
+        for n in range(100):
+            for i in (1, 3) if not others_send else (0, 1, 2, 3):
+                sites[i].send(bytes(n % 7 + 1), (world.anycast_addresses[0], 500))
+        env.run()
+        lossy, jittery = world.site_ip(1), world.site_ip(3)
+        return (sorted(t for t, ip in log if ip == jittery),
+                sum(ip == lossy for _, ip in log), len(net.drops))
+
+    alone, crowded = run(False), run(True)
+    assert alone[:2] == crowded[:2] and 0 < alone[1] < 100
+    assert crowded[2] > alone[2]  # the other lossy site lost datagrams too
+    assert run(False, None)[:2] != run(True, None)[:2]  # one shared stream: they interfere
+
+
 def test_failover_blackholes_then_delivers_to_the_next_pop():
     world = lab_world(routing=RoutingParams(convergence=FixedDelay(delay_s=5.0)))
     env, net, log, sites = wired(world)

@@ -14,6 +14,10 @@ on fragment-filtering paths ("fragments-dropped") or lost if any fragment is
 link (FIFO, serialization at the access bandwidth, queue order = send order) and
 gets exponential jitter. A datagram still in flight to a POP that fails is
 dropped at arrival ("pop-down"). Every drop is recorded with its reason.
+
+Loss and jitter are drawn from `rng`, or, given `site_streams`, from the stream of
+the site at either end: then a site's draws do not depend on other sites' traffic,
+which lets a run be split across processes by site without changing any result.
 """
 
 from __future__ import annotations
@@ -86,11 +90,14 @@ class Network:
         rng: np.random.Generator,
         routing: AnycastRouting | None = None,
         trace: Callable[[DatagramDelivered | DatagramDropped], None] | None = None,
+        site_streams: Callable[[int], np.random.Generator] | None = None,
     ) -> None:
         self.env = env
         self.world = world
         self.routing = routing or world.new_routing(rng.spawn(1)[0])
         self._rng = rng
+        self._site_streams = site_streams
+        self._site_rngs: dict[int, np.random.Generator] = {}
         self._trace = trace
         self._handlers: dict[tuple[str, int | None], Handler] = {}
         self._located: dict[str, tuple[str, int | str]] = {}  # memo: ip -> location
@@ -170,10 +177,11 @@ class Network:
         if k > 1 and path.drops_fragments:
             self._drop(now, src, dst, size, k, "fragments-dropped")
             return
-        if path.loss > 0 and self._lost(k, path.loss):
+        rng = self._rng_of(up if up is not None else down)
+        if path.loss > 0 and _lost(rng, k, path.loss):
             self._drop(now, src, dst, size, k, "lost")
             return
-        jitter = float(self._rng.exponential(path.jitter_s)) if path.jitter_s > 0 else 0.0
+        jitter = float(rng.exponential(path.jitter_s)) if path.jitter_s > 0 else 0.0
         arrive_at = depart_at + path.delay_s + jitter
         if down is not None:
             arrive_at = max(arrive_at, self._downlink_free_at[down]) + serialization_s
@@ -184,11 +192,14 @@ class Network:
             lambda _e: self._deliver(data, src, dst, handler_key, now, k, pop_code)
         )
 
-    def _lost(self, fragments: int, loss: float) -> bool:
-        """Whether any of the datagram's fragments is lost (independently, each w.p. loss)."""
-        if fragments == 1:
-            return self._rng.random() < loss
-        return bool((self._rng.random(fragments) < loss).any())
+    def _rng_of(self, site: int | None) -> np.random.Generator:
+        """The generator for a datagram to or from `site` (None: POP to POP)."""
+        if site is None or self._site_streams is None:
+            return self._rng
+        rng = self._site_rngs.get(site)
+        if rng is None:
+            rng = self._site_rngs[site] = self._site_streams(site)
+        return rng
 
     def _locate(self, ip: str) -> tuple[str, int | str]:
         where = self._located.get(ip)
@@ -244,3 +255,10 @@ class Network:
         self.drops.append(record)
         if self._trace is not None:
             self._trace(record)
+
+
+def _lost(rng: np.random.Generator, fragments: int, loss: float) -> bool:
+    """Whether any of the datagram's fragments is lost (independently, each w.p. loss)."""
+    if fragments == 1:
+        return rng.random() < loss
+    return bool((rng.random(fragments) < loss).any())

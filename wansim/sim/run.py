@@ -79,6 +79,7 @@ class StrategyRun:
             world,
             rng=stream(seed, STREAM_NETWORK),
             routing=world.new_routing(stream(seed, STREAM_ROUTING)),
+            site_streams=lambda i: stream(seed, STREAM_NETWORK, i),
         )
         self.addresses = world.anycast_addresses[: 2 if strategy == "dual-tunnel" else 1]
         self.registry = (

@@ -11,9 +11,12 @@ data-plane tracker and the failover log. Its methods are the context the actors 
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from importlib import metadata
 from typing import Any
 
@@ -45,9 +48,11 @@ from wansim.sim.scenario import (
     stream,
     world_failure_kind,
 )
+from wansim.sim.shards import Shard, shards
 from wansim.sim.site import BranchSite, Tunnel
 
 Progress = Callable[[str, float, float], None]
+Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]
 PROGRESS_STEPS = 100
 
 
@@ -61,7 +66,10 @@ class StrategyRun:
         strategy: str,
         failures: tuple[PopFailure, ...],
         seed: int,
+        sites: Sequence[int] | None = None,
     ) -> None:
+        """`sites`: indices of the sites to simulate (a shard, see `wansim.sim.shards`);
+        default every site of the world."""
         self.config = config
         self.world = world
         self.strategy = strategy
@@ -81,7 +89,7 @@ class StrategyRun:
             routing=world.new_routing(stream(seed, STREAM_ROUTING)),
             site_streams=lambda i: stream(seed, STREAM_NETWORK, i),
         )
-        self.addresses = world.anycast_addresses[: 2 if strategy == "dual-tunnel" else 1]
+        self.addresses = tunnel_addresses(world, strategy)
         self.registry = (
             SaRegistry(config.failover.replication_delay) if strategy == "replicated" else None
         )
@@ -90,7 +98,7 @@ class StrategyRun:
         self._site_up: dict[str, bool] = {}
         self._cpu_wait: dict[tuple[str, str], float] = {}
         self._build_pops()
-        self._build_sites()
+        self._build_sites(range(len(world.sites)) if sites is None else sites)
         FailureInjector(self.env, failures, self._on_fail, self._on_recover)
 
     # -- construction -------------------------------------------------------------------
@@ -128,13 +136,13 @@ class StrategyRun:
                     address, lambda d, src, p=pop, a=address: p.receive(a, d, src), pop=code
                 )
 
-    def _build_sites(self) -> None:
+    def _build_sites(self, indices: Iterable[int]) -> None:
         policy = site_policy(self.config)
         world, routing = self.world, self.network.routing
         self.sites: list[BranchSite] = []
-        self._site_ends = []
-        for i, name in enumerate(world.sites.names):
-            ip = world.site_ip(i)
+        self._site_ends: list[Any] = [None] * len(world.sites)
+        for i in map(int, indices):
+            name, ip = world.sites.names[i], world.site_ip(i)
             site = BranchSite(
                 self,
                 name,
@@ -146,7 +154,7 @@ class StrategyRun:
                 stream(self.seed, STREAM_HEALTH, i),
             )
             self.sites.append(site)
-            self._site_ends.append(self.network.attach(ip, site.receive))
+            self._site_ends[i] = self.network.attach(ip, site.receive)
             self._site_up[name] = False
             for t, address in enumerate(self.addresses):
                 pop = routing.pop_at(address, i, 0.0)
@@ -245,7 +253,7 @@ class StrategyRun:
         self._failing_pop = failure.pop
         self.dataplane.pop_down(failure.pop, now, forget_state=self.registry is None)
         self._failing_pop = None
-        for change in changes:
+        for change in self._ours(changes):
             if self.strategy == "replicated":
                 self.failovers.detected(change.site, change.detected_at)
             self._route_at(change)
@@ -254,8 +262,12 @@ class StrategyRun:
         now = self.env.now
         self.pops[failure.pop].recover(now)
         self.dataplane.pop_up(failure.pop, now)
-        for change in self.network.recover_pop(failure.pop):
+        for change in self._ours(self.network.recover_pop(failure.pop)):
             self._route_at(change)
+
+    def _ours(self, changes: list[RouteChange]) -> list[RouteChange]:
+        """The route changes of the sites this run simulates (a shard has some)."""
+        return [c for c in changes if c.site in self._by_name]
 
     def _route_at(self, change: RouteChange) -> None:
         site = self._by_name[change.site]
@@ -325,13 +337,132 @@ def _backends(config: ExperimentConfig) -> dict[str, str]:
     return out
 
 
-def _strategy_tables(
-    config: ExperimentConfig, strategy: str, seed: int, progress: Progress | None = None
-) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]:
-    """One strategy, start to finish (also the body of a worker process)."""
-    world = build_world_from(config, seed)
-    plan = failure_plan(config, world, seed)
-    return StrategyRun(config, world, strategy, plan, seed).run(progress).tables()
+def tunnel_addresses(world: World, strategy: str) -> tuple[str, ...]:
+    """The anycast addresses each site builds a tunnel to under `strategy`."""
+    return world.anycast_addresses[: 2 if strategy == "dual-tunnel" else 1]
+
+
+#: The world and failure plan of the run in progress, by (config, seed): worker processes
+#: forked from `simulate` find it here instead of rebuilding it.
+_INPUTS: dict[tuple[str, int], tuple[World, tuple[PopFailure, ...]]] = {}
+
+
+def _shard_tables(config: ExperimentConfig, strategy: str, seed: int, sites: Any) -> Tables:
+    """One strategy on some of the sites, start to finish (the body of a worker process)."""
+    key = (config.model_dump_json(), seed)
+    if key not in _INPUTS:  # a spawned (not forked) worker builds the same world itself
+        world = build_world_from(config, seed)
+        _INPUTS[key] = (world, failure_plan(config, world, seed))
+    world, plan = _INPUTS[key]
+    with quiet_gc():
+        return StrategyRun(config, world, strategy, plan, seed, sites).run().tables()
+
+
+def _parallel(
+    config: ExperimentConfig,
+    world: World,
+    plan: tuple[PopFailure, ...],
+    seed: int,
+    workers: int,
+    progress: Progress | None,
+) -> list[Tables]:
+    """Every strategy split into up to `workers` shards, run in worker processes."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    failing = {f.pop for f in plan}
+    units = [
+        (strategy, shard)
+        for strategy in config.failover.strategies
+        for shard in shards(world, tunnel_addresses(world, strategy), failing, workers)
+    ]
+    key = (config.model_dump_json(), seed)
+    _INPUTS[key] = (world, plan)
+    try:
+        # fork where there is one: workers inherit the world instead of rebuilding it
+        methods = multiprocessing.get_all_start_methods()
+        context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+        with ProcessPoolExecutor(min(workers, len(units)), mp_context=context) as pool:
+            futures = [
+                pool.submit(_shard_tables, config, strategy, seed, shard.sites)
+                for strategy, shard in units
+            ]
+            parts: dict[str, list[tuple[Tables, Shard]]] = {}
+            for (strategy, shard), future in zip(units, futures, strict=True):
+                parts.setdefault(strategy, []).append((future.result(), shard))
+                if progress is not None:
+                    done = len(parts[strategy]) / sum(u[0] == strategy for u in units)
+                    progress(strategy, done * config.run.duration, config.run.duration)
+    finally:
+        _INPUTS.pop(key, None)
+    return [merge_shards(parts[s]) for s in config.failover.strategies]
+
+
+def merge_shards(parts: list[tuple[Tables, Shard]]) -> Tables:
+    """One strategy's tables from its shards: rows concatenated (canonical order comes
+    later), each POP's load taken from the shard owning it, drops summed."""
+    if len(parts) == 1:
+        return parts[0][0]
+    owned = set().union(*(shard.pops for _, shard in parts))
+    loads = []
+    for k, ((_, pop_load, _, _), shard) in enumerate(parts):
+        mine = pop_load["pop"].isin(shard.pops) | (k == 0) & ~pop_load["pop"].isin(owned)
+        foreign = pop_load[~mine]
+        if (foreign["signalling_bytes_per_s"] > 0).any():  # an invariant, not user input
+            raise RuntimeError(
+                "shard partition violated: sites reached POPs "
+                f"{sorted(set(foreign.loc[foreign['signalling_bytes_per_s'] > 0, 'pop']))} "
+                "owned by another shard"
+            )
+        loads.append(pop_load[mine])
+    pop_load = pd.concat(loads).sort_values(["pop", "at"], kind="stable")
+    drops: dict[str, dict[str, int]] = {}
+    for (_, _, _, part_drops), _ in parts:
+        for where, counts in part_drops.items():
+            into = drops.setdefault(where, {})
+            for why, n in counts.items():
+                into[why] = into.get(why, 0) + n
+    return (
+        _concat([t[0] for t, _ in parts]),
+        pop_load.reset_index(drop=True),
+        _concat([t[2] for t, _ in parts]),
+        {where: dict(sorted(c.items())) for where, c in sorted(drops.items())},
+    )
+
+
+def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Rows of all frames; empty ones are left out so they cannot change column dtypes."""
+    rows = [f for f in frames if len(f)]
+    return pd.concat(rows or frames[:1], ignore_index=True)
+
+
+def canonical_order(
+    handshakes: pd.DataFrame, failovers: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows in an order that does not depend on how the run was split: handshakes by
+    start then site, failovers by failed POP then site (a site's own rows keep their order)."""
+    return (
+        handshakes.sort_values(["start_at", "site"], kind="stable", ignore_index=True),
+        failovers.sort_values(["failed_pop", "site"], kind="stable", ignore_index=True),
+    )
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """Collect garbage rarely while a run's long-lived actors exist.
+
+    A run keeps hundreds of thousands of objects alive (SAs, payloads, simpy events); the
+    cyclic collector's default thresholds rescan them over and over for no garbage.
+    Objects alive at entry are frozen out of collection; thresholds are restored at exit.
+    """
+    thresholds = gc.get_threshold()
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def simulate(
@@ -345,28 +476,30 @@ def simulate(
 
     ``seed`` overrides ``config.run.seed``. The same seed gives the same tables and summary.
     ``progress(strategy, simulated_now_s, duration_s)``, if given, is called as simulated
-    time advances (for a progress bar). ``workers > 1`` runs the strategies in that many
-    processes (each rebuilds the same world from the seed; results are identical).
+    time advances (for a progress bar). ``workers > 1`` runs in that many processes: each
+    strategy is split into groups of sites that share no POP (`wansim.sim.shards`), and
+    the merged tables are identical to a one-process run's.
     """
     seed = config.run.seed if seed is None else seed
     started = time.perf_counter()
     world = build_world_from(config, seed)
     plan = failure_plan(config, world, seed)
     strategies = config.failover.strategies
-    if workers > 1 and len(strategies) > 1:
-        from concurrent.futures import ProcessPoolExecutor
-
-        with ProcessPoolExecutor(min(workers, len(strategies))) as pool:
-            futures = [pool.submit(_strategy_tables, config, s, seed) for s in strategies]
-            tables = [f.result() for f in futures]
+    if workers > 1:
+        tables = _parallel(config, world, plan, seed, workers, progress)
     else:
         tables = []
-        for strategy in strategies:
-            tables.append(StrategyRun(config, world, strategy, plan, seed).run(progress).tables())
+        with quiet_gc():
+            for strategy in strategies:
+                run = StrategyRun(config, world, strategy, plan, seed)
+                tables.append(run.run(progress).tables())
+                del run
     warm_up = config.run.warm_up
-    handshakes = pd.concat([t[0] for t in tables], ignore_index=True)
+    handshakes, failovers = canonical_order(
+        pd.concat([t[0] for t in tables], ignore_index=True),
+        pd.concat([t[2] for t in tables], ignore_index=True),
+    )
     pop_load = pd.concat([t[1] for t in tables], ignore_index=True)
-    failovers = pd.concat([t[2] for t in tables], ignore_index=True)
     if warm_up > 0:
         handshakes = handshakes[handshakes["start_at"] >= warm_up].reset_index(drop=True)
         pop_load = pop_load[pop_load["at"] >= warm_up].reset_index(drop=True)
@@ -414,4 +547,4 @@ def _cpus() -> int:
     return os.cpu_count() or 1
 
 
-__all__ = ["StrategyRun", "simulate"]
+__all__ = ["StrategyRun", "canonical_order", "merge_shards", "simulate", "tunnel_addresses"]

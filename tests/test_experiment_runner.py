@@ -140,6 +140,26 @@ def test_run_folder_round_trips_through_wansim_load(tmp_path: Path) -> None:
         run_experiment(parse_experiment(TINY, overrides=["run.seed=4"]), folder)
 
 
+def test_run_with_workers_writes_the_one_process_run(tmp_path: Path) -> None:
+    """`wansim run --workers 2` splits the run across processes: same tables, same run id
+    (so the one-process command finds the run already complete)."""
+    toml = tmp_path / "tiny.toml"
+    toml.write_text(TINY.replace('only = ["FRA", "AMS", "LHR"]',
+                                 'only = ["FRA", "AMS", "LHR", "CDG", "MAD"]').replace(
+                                     "count = 4", "count = 12"))  # fmt: skip
+    out = tmp_path / "run"
+    done = subprocess.run([*CLI, "run", str(toml), "--out", str(out), "--workers", "2"],
+                          capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    direct = wansim.simulate(parse_experiment(toml.read_text()))
+    loaded = wansim.load(out)
+    for table in ("handshakes", "pop_load", "failovers"):
+        pd.testing.assert_frame_equal(getattr(loaded, table), getattr(direct, table))
+    again = subprocess.run([*CLI, "run", str(toml), "--out", str(out)],
+                           capture_output=True, text=True, cwd=tmp_path)  # fmt: skip
+    assert again.returncode == 0 and "already complete" in again.stdout
+
+
 def test_sweep_aggregate_and_load(local_sweep: Path) -> None:
     sweep = wansim.load(local_sweep)
     assert list(sweep.runs["pop.cores"]) == [1, 1, 2, 2] and sweep.runs["complete"].all()

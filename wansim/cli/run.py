@@ -17,9 +17,12 @@ from wansim.experiment.console import debug_option, exit_codes, progress_bar
               help="Override run.seed.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY.PATH=VALUE",
               help="Override a setting, e.g. --set pop.cores=8 (repeatable).")
+@click.option("--workers", type=click.IntRange(1), default=1, show_default=True,
+              help="Processes sharing the run: sites that never reach a common POP are "
+                   "simulated apart; the results are identical.")
 @debug_option
 def run(file: str, out: Path | None, seed: int | None, overrides: tuple[str, ...],
-        debug: bool) -> None:
+        workers: int, debug: bool) -> None:
     """Simulate experiment FILE (a path or a bundled name) once; a [sweep] table is ignored.
 
     The folder gets handshakes/pop_load/failovers as parquet, summary.json and
@@ -37,7 +40,7 @@ def run(file: str, out: Path | None, seed: int | None, overrides: tuple[str, ...
             click.echo("note: [sweep] is ignored by `run` (one run of the base settings); "
                        "use `wansim sweep` for the grid", err=True)
         with progress_bar(f"simulating {config.name}", counted=False) as update:
-            folder, ran = run_experiment(config, out, progress=update)
+            folder, ran = run_experiment(config, out, progress=update, workers=workers)
         if not ran:
             click.echo(f"{folder}: this run is already complete (same config and seed)")
             return

@@ -83,15 +83,18 @@ class SweepOutcome:
 
 
 # ----------------------------------------------------------------------------- one run
-def simulate_config(config: ExperimentConfig, progress: Progress | None = None) -> Results:
+def simulate_config(
+    config: ExperimentConfig, progress: Progress | None = None, workers: int = 1
+) -> Results:
     """Run the simulator on one resolved config (imported here: workers import lazily).
 
-    `progress(done, total)` counts simulated seconds over all failover strategies.
+    `progress(done, total)` counts simulated seconds over all failover strategies;
+    `workers` processes share the run (identical results, see `wansim.simulate`).
     """
     from wansim import simulate
 
     if progress is None:
-        return simulate(config, seed=config.run.seed)
+        return simulate(config, seed=config.run.seed, workers=workers)
     reached: dict[str, float] = {}
     total = config.run.duration * len(config.failover.strategies)
 
@@ -99,11 +102,11 @@ def simulate_config(config: ExperimentConfig, progress: Progress | None = None) 
         reached[strategy] = now
         progress(sum(reached.values()), total)
 
-    return simulate(config, seed=config.run.seed, progress=advance)
+    return simulate(config, seed=config.run.seed, progress=advance, workers=workers)
 
 
 def run_experiment(config: ExperimentConfig, out: str | Path,
-                   progress: Progress | None = None) -> tuple[Path, bool]:
+                   progress: Progress | None = None, workers: int = 1) -> tuple[Path, bool]:
     """Simulate `config` and write it to `out`; (folder, False) if it was already there.
 
     A folder holding a different finished run is refused (FileExistsError), never mixed.
@@ -121,7 +124,7 @@ def run_experiment(config: ExperimentConfig, out: str | Path,
     if out.exists():
         out.rmdir()
     remove_stale(out.parent)
-    results = simulate_config(config, progress)
+    results = simulate_config(config, progress, workers)
     write_run(out, results, config)
     return out, True
 

@@ -53,6 +53,8 @@ from wansim.sim.site import BranchSite, Tunnel
 
 Progress = Callable[[str, float, float], None]
 Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]
+#: Shards per worker process: smaller pieces, handed out as workers free up, even the load.
+SHARDS_PER_WORKER = 4
 PROGRESS_STEPS = 100
 
 
@@ -373,7 +375,9 @@ def _parallel(
     units = [
         (strategy, shard)
         for strategy in config.failover.strategies
-        for shard in shards(world, tunnel_addresses(world, strategy), failing, workers)
+        for shard in shards(
+            world, tunnel_addresses(world, strategy), failing, SHARDS_PER_WORKER * workers
+        )
     ]
     key = (config.model_dump_json(), seed)
     _INPUTS[key] = (world, plan)
@@ -452,10 +456,10 @@ def quiet_gc() -> Iterator[None]:
 
     A run keeps hundreds of thousands of objects alive (SAs, payloads, simpy events); the
     cyclic collector's default thresholds rescan them over and over for no garbage.
-    Objects alive at entry are frozen out of collection; thresholds are restored at exit.
+    Objects alive at entry are frozen out of collection (no full collection first: in a
+    forked worker that would touch every inherited page); thresholds are restored at exit.
     """
     thresholds = gc.get_threshold()
-    gc.collect()
     gc.freeze()
     gc.set_threshold(50_000, 50, 100)
     try:

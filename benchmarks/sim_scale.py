@@ -7,7 +7,10 @@ crypto floor: for every handshake or rekey, the three operations (initiate, resp
 finish) of each of its key exchanges at this machine's calibrated cost (the default cost
 profile, measured with `wansim calibrate`) — the key schedule and SK protection excluded.
 
-    nice .venv/bin/python benchmarks/sim_scale.py [--sites N] [--hours H] [--json FILE]
+    nice .venv/bin/python benchmarks/sim_scale.py [--sites N] [--hours H] [--workers 1 2]
+
+Each `--workers` value runs in a fresh process (clean peak RSS); the section in
+docs/benchmarks.md gets one row per value.
 
 It takes long (tens of minutes to hours on a shared 2-core machine): run it once.
 """
@@ -15,14 +18,21 @@ It takes long (tens of minutes to hours on a shared 2-core machine): run it once
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import resource
+import subprocess
 import sys
 import time
+from pathlib import Path
 
-from wansim.experiment.config import ExperimentConfig
-from wansim.sim.costs import CostTable
-from wansim.sim.run import simulate
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import machine, parser, publish  # noqa: E402
+
+from wansim.experiment.config import ExperimentConfig  # noqa: E402
+from wansim.sim.costs import CostTable  # noqa: E402
+from wansim.sim.run import simulate  # noqa: E402
 
 KE_METHODS = ("ecp384", "mlkem768")
 
@@ -60,43 +70,115 @@ def crypto_floor_s(handshakes: int, costs: CostTable) -> float:
     return handshakes * per
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--sites", type=int, default=10_000)
-    parser.add_argument("--hours", type=float, default=24.0)
-    parser.add_argument("--json", default=None, help="also write the figures to this file")
-    args = parser.parse_args(argv)
-    config = scenario(args.sites, args.hours)
-    wall0, cpu0 = time.perf_counter(), time.thread_time()
-    results = simulate(config)
-    wall, cpu = time.perf_counter() - wall0, time.thread_time() - cpu0
+def measure(sites: int, hours: float, workers: int) -> dict:
+    """One simulation of the scenario in this process (with `workers` processes)."""
+    config = scenario(sites, hours)
+    wall0, cpu0, kids0 = time.perf_counter(), time.thread_time(), _children_cpu()
+    results = simulate(config, workers=workers)
+    wall = time.perf_counter() - wall0
+    cpu = time.thread_time() - cpu0 + _children_cpu() - kids0
     hs = results.handshakes
     done = hs[hs["outcome"] == "established"]
     floor = crypto_floor_s(len(hs), CostTable.default())
-    figures = {
-        "sites": args.sites,
+    summary = results.summary["strategies"]["replicated"]
+    return {
+        "sites": sites,
         "pops": results.summary["pops"],
-        "simulated_h": args.hours,
+        "simulated_h": hours,
+        "workers": workers,
         "handshakes": int(len(hs)),
         "by_kind": {k: int(v) for k, v in hs["kind"].value_counts().items()},
         "established": int(len(done)),
         "failovers": int(len(results.failovers)),
         "wall_s": wall,
-        "thread_cpu_s": cpu,
+        "cpu_s": cpu,
         "crypto_floor_s": floor,
         "wall_over_floor": wall / floor,
         "cpu_over_floor": cpu / floor,
         "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6,
-        "latency_s": results.summary["strategies"]["replicated"]["latency_s"],
-        "peak_cpu_utilisation": results.summary["strategies"]["replicated"].get(
-            "peak_cpu_utilisation"
-        ),
+        "worker_peak_rss_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1e6,
+        "latency_s": summary["latency_s"],
+        "summary_digest": hashlib.sha256(
+            json.dumps(results.summary, sort_keys=True, default=str).encode()
+        ).hexdigest()[:16],
     }
-    text = json.dumps(figures, indent=2, default=float)
-    print(text)
+
+
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def section(runs: list[dict]) -> str:
+    first = runs[0]
+    kinds = first["by_kind"]
+    same = len({r["summary_digest"] for r in runs}) == 1
+    rows = [
+        f"| {r['workers']} | {r['wall_s']:,.0f} | {r['cpu_s']:,.0f} | "
+        f"{r['wall_over_floor']:.2f} | {r['cpu_over_floor']:.2f} | {r['peak_rss_gb']:.2f} | "
+        f"{r['worker_peak_rss_gb']:.2f} |"
+        for r in runs
+    ]
+    p = first["latency_s"]
+    return "\n".join(
+        [
+            "## The big scenario: 10,000 sites × 360 POPs × 24 h (`benchmarks/sim_scale.py`)",
+            "",
+            f"One run per row on {machine()}, each in a fresh process. Scenario: "
+            f"{first['pops']} POPs (4 cores each), {first['sites']:,} generated sites, "
+            f"{first['simulated_h']:g} simulated hours, strongSwan timers, IKE "
+            "`aes256gcm16-prfsha384-ecp384-ke1_mlkem768`, Child SAs rekeyed hourly with PFS "
+            "(`aes256gcm16-ecp384-ke1_mlkem768`), IKE SAs every 4 h, FRA, IAD and SIN failing "
+            "silently for 30 min at 25/50/75 % of the run; strategy `replicated`; pyca backend. "
+            f"{first['handshakes']:,} real handshakes and rekeys "
+            f"({kinds.get('initial', 0):,} initial, {kinds.get('rekey_child', 0):,} Child "
+            f"rekeys, {kinds.get('rekey_ike', 0):,} IKE rekeys; "
+            f"{first['established']:,} established), {first['failovers']} sites failed over. "
+            f"Crypto floor: {first['crypto_floor_s']:,.0f} s = every handshake's and rekey's "
+            "ecp384 + ML-KEM-768 initiate/respond/finish at the default profile's measured "
+            "costs (key schedule excluded). CPU = every process's CPU time.",
+            "",
+            "| workers | wall s | CPU s | wall ÷ floor | CPU ÷ floor | peak RSS GB | "
+            "largest worker's peak RSS GB |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            f"Handshake latency p50 / p99 / max: {p['p50'] * 1e3:.1f} ms / "
+            f"{p['p99'] * 1e3:.0f} ms / {p['max']:.1f} s. "
+            + (
+                "Every row's summary is identical (same digest). "
+                if same
+                else "**The rows' summaries differ.** "
+            ),
+        ]
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    cli = parser(__doc__)
+    cli.add_argument("--sites", type=int, default=10_000)
+    cli.add_argument("--hours", type=float, default=24.0)
+    cli.add_argument("--workers", type=int, nargs="+", default=[1, 2],
+                     help="one run per value, each in a fresh process")  # fmt: skip
+    cli.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
+    cli.add_argument("--json", default=None, help="also write the figures to this file")
+    args = cli.parse_args(argv)
+    if args.one:  # a child run: print this process's figures as JSON
+        figures = measure(args.sites, args.hours, args.workers[0])
+        print(json.dumps(figures, default=float))
+        return 0
+    runs = []
+    for workers in args.workers:
+        child = subprocess.run(
+            [sys.executable, __file__, "--one", "--sites", str(args.sites), "--hours",
+             str(args.hours), "--workers", str(workers)],
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        runs.append(json.loads(child.stdout.strip().splitlines()[-1]))
+        print(json.dumps(runs[-1], indent=2), file=sys.stderr)
     if args.json:
-        with open(args.json, "w") as f:
-            f.write(text + "\n")
+        Path(args.json).write_text(json.dumps(runs, indent=2) + "\n")
+    publish("sim_scale", section(runs), write=not args.no_write)
     return 0
 
 

@@ -373,7 +373,13 @@ def coerce(enum: type[IntEnum], value: int) -> int:
     return _members(enum).get(value, value)
 
 
+@cache
+def _names(enum: type[IntEnum]) -> dict[int, str]:
+    # `member.name` is a Python-level property: look names up in a plain dict instead.
+    return {value: member.name for value, member in _members(enum).items()}
+
+
 def name_of(enum: type[IntEnum], value: int) -> str:
     """The registry name of `value`, or the bare number for an unassigned one."""
-    member = _members(enum).get(value)
-    return str(value) if member is None else member.name
+    name = _names(enum).get(value)
+    return str(value) if name is None else name

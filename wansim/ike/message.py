@@ -52,6 +52,9 @@ _INITIATOR = int(HeaderFlag.INITIATOR)
 _RESPONSE = int(HeaderFlag.RESPONSE)
 _KNOWN_FLAGS = int(HeaderFlag.INITIATOR | HeaderFlag.VERSION | HeaderFlag.RESPONSE)
 _ENCRYPTED = (Encrypted, EncryptedFragment)
+# Enum members bound once: attribute access on an Enum class is slow in Python 3.11
+# (EnumType.__getattr__ makes every class attribute lookup go through Python code).
+_NONE = PayloadType.NONE
 
 P = TypeVar("P", bound=Payload)
 
@@ -75,6 +78,13 @@ class IkeHeader:
             raise ValueError("IKE SPIs are 8 bytes each")
         if not 0 <= self.message_id <= 0xFFFFFFFF or not 0 <= self.length <= 0xFFFFFFFF:
             raise ValueError("message ID and length are 32-bit fields")
+        if (
+            0 <= self.exchange_type <= 0xFF
+            and 0 <= self.flags <= 0xFF
+            and 0 <= self.next_payload <= 0xFF
+            and 0 <= self.version <= 0xFF
+        ):
+            return
         for name in ("exchange_type", "flags", "next_payload", "version"):
             if not 0 <= getattr(self, name) <= 0xFF:
                 raise ValueError(f"{name} {getattr(self, name)} does not fit one byte")
@@ -147,13 +157,14 @@ def _walk_chain(
     payloads: list[Payload] = []
     payload_type = first_type
     end = len(data)
-    while payload_type != PayloadType.NONE:
+    unpack_header = _PAYLOAD_HEADER.unpack_from
+    while payload_type != _NONE:
         start = offset
         if end - offset < PAYLOAD_HEADER_BYTES:
             raise _chain_error(
                 payloads, payload_type, start, f"announced, {end - offset} bytes left"
             )
-        next_type, flags, length = _PAYLOAD_HEADER.unpack_from(data, offset)
+        next_type, flags, length = unpack_header(data, offset)
         if length < PAYLOAD_HEADER_BYTES:
             raise _chain_error(
                 payloads, payload_type, start, f"length {length} is below the 4-byte header"
@@ -233,15 +244,18 @@ def serialize_payload_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
     """(type of the first payload, chained bytes): the inverse of `parse_payload_chain`,
     also used for the cleartext part of a message. An SK/SKF payload must come last."""
     payloads = tuple(payloads)
+    if not payloads:
+        return _NONE, b""
     for payload in payloads[:-1]:
         if isinstance(payload, _ENCRYPTED):
             raise ValueError(f"{type(payload).__name__} must be the last payload")
     parts = []
-    for i, payload in enumerate(payloads):
-        following = payloads[i + 1].payload_type if i + 1 < len(payloads) else PayloadType.NONE
-        parts.append(payload.to_bytes(following))
-    first = payloads[0].payload_type if payloads else PayloadType.NONE
-    return first, b"".join(parts)
+    payload = payloads[0]
+    for following in payloads[1:]:
+        parts.append(payload.to_bytes(following.payload_type))
+        payload = following
+    parts.append(payload.to_bytes(_NONE))
+    return payloads[0].payload_type, b"".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,8 +288,12 @@ class Message:
 
     def to_bytes(self) -> bytes:
         first, chain = serialize_payload_chain(self.payloads)
-        header = replace(self.header, next_payload=first, length=IKE_HEADER_BYTES + len(chain))
-        return header.to_bytes() + chain
+        h, length = self.header, IKE_HEADER_BYTES + len(chain)
+        if 0 <= first <= 0xFF and length <= 0xFFFFFFFF:  # else the header says what is wrong
+            header = _HEADER.pack(h.spi_i, h.spi_r, first, h.version, h.exchange_type, h.flags,
+                                  h.message_id, length)  # fmt: skip
+            return header + chain
+        return replace(h, next_payload=first, length=length).to_bytes() + chain
 
     # --- convenience accessors -------------------------------------------------------
 

@@ -5,7 +5,6 @@ operations the state machine needs on top of `wansim.ike.proposals` (RFC 7296 §
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import ipaddress
 
@@ -240,4 +239,4 @@ def _without_spis(offered) -> tuple[Proposal, ...] | None:
 def _with_spi(chosen: ChosenProposal, offered) -> ChosenProposal:
     """`chosen` carrying the SPI of the offered proposal with its number."""
     spi = next(p.spi for p in offered if p.number == chosen.number)
-    return chosen if spi == chosen.spi else dataclasses.replace(chosen, spi=spi)
+    return chosen if spi == chosen.spi else chosen.with_spi(spi)

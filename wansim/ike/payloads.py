@@ -39,6 +39,7 @@ from wansim.ike.constants import (
     coerce,
 )
 from wansim.ike.errors import ParseError
+from wansim.ike.memo import IdentityMemo
 
 NONCE_MIN_BYTES = 16  # RFC 7296 §3.9
 NONCE_MAX_BYTES = 256
@@ -46,6 +47,15 @@ _LAST = 0  # "last substructure" value of proposals and transforms (RFC 7296 §3
 _MORE_PROPOSALS = 2
 _MORE_TRANSFORMS = 3
 _ATTRIBUTE_TV = 0x8000  # AF bit: Type/Value format (RFC 7296 §3.3.5)
+
+
+# Precompiled layouts: the engine encodes and parses every message with these.
+_GENERIC = struct.Struct("!BBH")  # generic payload header, also Notify/Delete/KE fields
+_TYPE_BYTE = struct.Struct("!B3x")  # ID, AUTH and TS payloads: a byte, 3 reserved
+_TRANSFORM = struct.Struct("!BBHBBH")
+_PROPOSAL = struct.Struct("!BBHBBBB")
+_ATTRIBUTE = struct.Struct("!HH")
+_SELECTOR = struct.Struct("!BBHHH")
 
 
 def _need(body: bytes, size: int, what: str, offset: int = 0) -> None:
@@ -71,13 +81,13 @@ def payload_header(next_payload: int, body_bytes: int, critical: bool = False) -
     length = PAYLOAD_HEADER_BYTES + body_bytes
     if length > 0xFFFF:
         raise ValueError(f"payload of {length} bytes exceeds the 16-bit length field")
-    return struct.pack("!BBH", next_payload, 0x80 if critical else 0, length)
+    return _GENERIC.pack(next_payload, 0x80 if critical else 0, length)
 
 
 def split_payload_header(data: bytes, what: str = "payload") -> tuple[int, bool, int]:
     """(next payload, critical bit, payload length) of the generic header at `data[0:4]`."""
     _need(data, PAYLOAD_HEADER_BYTES, f"{what} header")
-    next_payload, flags, length = struct.unpack_from("!BBH", data)
+    next_payload, flags, length = _GENERIC.unpack_from(data)
     if length < PAYLOAD_HEADER_BYTES:
         raise ParseError(f"{what} length {length} is below the 4-byte generic header")
     return next_payload, bool(flags & 0x80), length
@@ -102,7 +112,10 @@ class Payload:
 
     def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
         body = self.body()
-        return payload_header(self.chain_next(next_payload), len(body)) + body
+        try:
+            return _GENERIC.pack(self.chain_next(next_payload), 0, 4 + len(body)) + body
+        except struct.error:  # out of range: let payload_header say which way
+            return payload_header(self.chain_next(next_payload), len(body)) + body
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
@@ -141,8 +154,8 @@ class Attribute:
 
     def to_bytes(self) -> bytes:
         if isinstance(self.value, int):
-            return struct.pack("!HH", _ATTRIBUTE_TV | self.type, self.value)
-        return struct.pack("!HH", self.type, len(self.value)) + self.value
+            return _ATTRIBUTE.pack(_ATTRIBUTE_TV | self.type, self.value)
+        return _ATTRIBUTE.pack(self.type, len(self.value)) + self.value
 
 
 def _parse_attributes(data: bytes) -> tuple[Attribute, ...]:
@@ -150,7 +163,7 @@ def _parse_attributes(data: bytes) -> tuple[Attribute, ...]:
     offset = 0
     while offset < len(data):
         _need(data, 4, "transform attribute", offset)
-        type_field, value = struct.unpack_from("!HH", data, offset)
+        type_field, value = _ATTRIBUTE.unpack_from(data, offset)
         offset += 4
         attr_type = coerce(TransformAttribute, type_field & 0x7FFF)
         if type_field & _ATTRIBUTE_TV:
@@ -191,25 +204,29 @@ class Transform:
         return None
 
     def to_bytes(self, last: bool = True) -> bytes:
-        attrs = b"".join(a.to_bytes() for a in self.attributes)
-        return (
-            struct.pack(
-                "!BBHBBH",
-                _LAST if last else _MORE_TRANSFORMS,
-                0,
-                8 + len(attrs),
-                _u8(self.type, "transform type"),
-                0,
-                _u16(self.id, "transform id"),
-            )
-            + attrs
-        )
+        attrs = b"".join([a.to_bytes() for a in self.attributes]) if self.attributes else b""
+        more = _LAST if last else _MORE_TRANSFORMS
+        try:
+            return _TRANSFORM.pack(more, 0, 8 + len(attrs), self.type, 0, self.id) + attrs
+        except struct.error:  # out of range: say which field
+            _u8(self.type, "transform type")
+            _u16(self.id, "transform id")
+            raise
+
+
+def _encode_transforms(transforms: tuple[Transform, ...]) -> bytes:
+    """The transform substructures of one proposal, the last one flagged as last."""
+    n = len(transforms)
+    return b"".join([t.to_bytes(last=i == n - 1) for i, t in enumerate(transforms)])
+
+
+_transforms_bytes = IdentityMemo(_encode_transforms)
 
 
 def _parse_transform(data: bytes, offset: int) -> tuple[Transform, int, bool]:
     """(transform, next offset, is last) for the transform at `data[offset:]`."""
     _need(data, 8, "transform", offset)
-    last_more, _, length, t_type, _, t_id = struct.unpack_from("!BBHBBH", data, offset)
+    last_more, _, length, t_type, _, t_id = _TRANSFORM.unpack_from(data, offset)
     if last_more not in (_LAST, _MORE_TRANSFORMS):
         raise ParseError(f"transform: last/more field {last_more} is neither 0 nor 3")
     if length < 8 or offset + length > len(data):
@@ -239,29 +256,23 @@ class Proposal:
             raise ValueError(f"{self.protocol!r} proposal SPI must be {allowed} bytes")
 
     def to_bytes(self, last: bool = True) -> bytes:
-        n = len(self.transforms)
-        transforms = b"".join(t.to_bytes(last=i == n - 1) for i, t in enumerate(self.transforms))
-        return (
-            struct.pack(
-                "!BBHBBBB",
-                _LAST if last else _MORE_PROPOSALS,
-                0,
-                8 + len(self.spi) + len(transforms),
-                _u8(self.number, "proposal number"),
-                _u8(self.protocol, "protocol id"),
-                len(self.spi),
-                _u8(n, "transform count"),
-            )
-            + self.spi
-            + transforms
-        )
+        transforms = _transforms_bytes(self.transforms)
+        spi, n = self.spi, len(self.transforms)
+        more = _LAST if last else _MORE_PROPOSALS
+        length = 8 + len(spi) + len(transforms)
+        try:
+            head = _PROPOSAL.pack(more, 0, length, self.number, self.protocol, len(spi), n)
+        except struct.error:  # out of range: say which field
+            _u8(self.number, "proposal number")
+            _u8(self.protocol, "protocol id")
+            _u8(n, "transform count")
+            raise
+        return head + spi + transforms
 
 
 def _parse_proposal(data: bytes, offset: int) -> tuple[Proposal, int, bool]:
     _need(data, 8, "proposal", offset)
-    last_more, _, length, number, protocol, spi_size, count = struct.unpack_from(
-        "!BBHBBBB", data, offset
-    )
+    last_more, _, length, number, protocol, spi_size, count = _PROPOSAL.unpack_from(data, offset)
     if last_more not in (_LAST, _MORE_PROPOSALS):
         raise ParseError(f"proposal: last/more field {last_more} is neither 0 nor 2")
     end = offset + length
@@ -300,8 +311,11 @@ class SecurityAssociation(Payload):
     proposals: tuple[Proposal, ...]
 
     def body(self) -> bytes:
-        n = len(self.proposals)
-        return b"".join(p.to_bytes(last=i == n - 1) for i, p in enumerate(self.proposals))
+        proposals = self.proposals
+        if len(proposals) == 1:
+            return proposals[0].to_bytes()
+        n = len(proposals)
+        return b"".join([p.to_bytes(last=i == n - 1) for i, p in enumerate(proposals)])
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
@@ -334,12 +348,17 @@ class KeyExchange(Payload):
     data: bytes
 
     def body(self) -> bytes:
-        return struct.pack("!HH", _u16(self.method, "KE method"), 0) + self.data
+        try:
+            return _ATTRIBUTE.pack(self.method, 0) + self.data
+        except struct.error:
+            _u16(self.method, "KE method")
+            raise
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
-        _need(body, 4, "KE payload body")
-        (method,) = struct.unpack_from("!H", body)
+        if len(body) < 4:
+            _need(body, 4, "KE payload body")
+        method = body[0] << 8 | body[1]
         return cls(coerce(KeMethod, method), bytes(body[4:]))
 
 
@@ -375,21 +394,19 @@ class Notify(Payload):
     spi: bytes = b""
 
     def body(self) -> bytes:
-        return (
-            struct.pack(
-                "!BBH",
-                _u8(self.protocol, "protocol id"),
-                _u8(len(self.spi), "SPI size"),
-                _u16(self.type, "notify type"),
-            )
-            + self.spi
-            + self.data
-        )
+        try:
+            head = _GENERIC.pack(self.protocol, len(self.spi), self.type)
+        except struct.error:  # out of range: say which field
+            _u8(self.protocol, "protocol id")
+            _u8(len(self.spi), "SPI size")
+            _u16(self.type, "notify type")
+            raise
+        return head + self.spi + self.data
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
         _need(body, 4, "Notify payload body")
-        protocol, spi_size, notify_type = struct.unpack_from("!BBH", body)
+        protocol, spi_size, notify_type = _GENERIC.unpack_from(body)
         if len(body) < 4 + spi_size:
             _need(body, 4 + spi_size, f"Notify with {spi_size}-byte SPI")
         return cls(
@@ -409,7 +426,11 @@ class _TypedData(Payload):
     data: bytes
 
     def body(self) -> bytes:
-        return struct.pack("!B3x", _u8(self.kind, "type")) + self.data
+        try:
+            return _TYPE_BYTE.pack(self.kind) + self.data
+        except struct.error:
+            _u8(self.kind, "type")
+            raise
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
@@ -553,19 +574,7 @@ class TrafficSelector:
         return TsType.TS_IPV6_ADDR_RANGE
 
     def to_bytes(self) -> bytes:
-        _, size = _TS_LAYOUT[self.ts_type]
-        return (
-            struct.pack(
-                "!BBHHH",
-                self.ts_type,
-                _u8(self.ip_protocol, "IP protocol"),
-                size,
-                _u16(self.start_port, "start port"),
-                _u16(self.end_port, "end port"),
-            )
-            + self.start_address.packed
-            + self.end_address.packed
-        )
+        return _selector_bytes(self)
 
     def __str__(self) -> str:
         proto = "" if self.ip_protocol == 0 else f" proto {self.ip_protocol}"
@@ -577,6 +586,28 @@ class TrafficSelector:
         return f"{self.start_address}-{self.end_address}{proto}{ports}"
 
 
+def _encode_selector(selector: TrafficSelector) -> bytes:
+    ts_type = selector.ts_type
+    _, size = _TS_LAYOUT[ts_type]
+    return (
+        struct.pack(
+            "!BBHHH",
+            ts_type,
+            _u8(selector.ip_protocol, "IP protocol"),
+            size,
+            _u16(selector.start_port, "start port"),
+            _u16(selector.end_port, "end port"),
+        )
+        + selector.start_address.packed
+        + selector.end_address.packed
+    )
+
+
+# Our configured selectors and the memoised parses of the peer's are the same objects in
+# every handshake of a run.
+_selector_bytes = IdentityMemo(_encode_selector)
+
+
 @lru_cache(maxsize=1024)  # memo: parsing CIDR strings is slow and every SA repeats a few
 def _network_range(network: str) -> tuple[IpAddress, IpAddress]:
     net = ipaddress.ip_network(network, strict=False)
@@ -585,7 +616,7 @@ def _network_range(network: str) -> tuple[IpAddress, IpAddress]:
 
 def _parse_selector(data: bytes, offset: int) -> tuple[TrafficSelector, int]:
     _need(data, 8, "traffic selector", offset)
-    ts_type, ip_protocol, length, start_port, end_port = struct.unpack_from("!BBHHH", data, offset)
+    ts_type, ip_protocol, length, start_port, end_port = _SELECTOR.unpack_from(data, offset)
     layout = _TS_LAYOUT.get(ts_type)
     if layout is None:
         raise ParseError(f"traffic selector type {ts_type} is not supported (only 7 and 8)")
@@ -608,9 +639,12 @@ class _TrafficSelectors(Payload):
     selectors: tuple[TrafficSelector, ...]
 
     def body(self) -> bytes:
-        return struct.pack("!B3x", _u8(len(self.selectors), "TS count")) + b"".join(
-            s.to_bytes() for s in self.selectors
-        )
+        try:
+            head = _TYPE_BYTE.pack(len(self.selectors))
+        except struct.error:
+            _u8(len(self.selectors), "TS count")
+            raise
+        return head + b"".join([_selector_bytes(s) for s in self.selectors])
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:

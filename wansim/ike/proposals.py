@@ -37,6 +37,7 @@ from wansim.ike.constants import (
     TransformType,
     name_of,
 )
+from wansim.ike.memo import IdentityMemo
 from wansim.ike.payloads import Proposal, SecurityAssociation, Transform
 
 __all__ = [
@@ -165,12 +166,18 @@ class ProposalSpec:
 
     def to_proposal(self, number: int, spi: bytes = b"", *, skip_ke: bool = False) -> Proposal:
         """The SA proposal substructure; `skip_ke` leaves out KE and ADDKE transforms
-        (the first Child SA, negotiated in IKE_AUTH, has no key exchange)."""
-        transforms = tuple(t for t in self.transforms if not (skip_ke and t.type in _KE_TYPES))
+        (the first Child SA, negotiated in IKE_AUTH, has no key exchange). The transforms
+        tuple is the same object every time, so its encoding is memoised."""
+        transforms = _without_ke(self.transforms) if skip_ke else self.transforms
         return Proposal(number, self.protocol, spi, transforms)
 
     def __str__(self) -> str:
         return "-".join(_token_of(t) for t in self.transforms)
+
+
+@IdentityMemo
+def _without_ke(transforms: tuple[Transform, ...]) -> tuple[Transform, ...]:
+    return tuple(t for t in transforms if t.type not in _KE_TYPES)
 
 
 def _token_of(transform: Transform) -> str:
@@ -366,33 +373,59 @@ class ChosenProposal:
     def to_proposal(self, spi: bytes | None = None) -> Proposal:
         """The single proposal to answer with (keeps the offered number; the responder
         puts its own SPI for ESP and IKE rekeys)."""
-        transforms = [Transform.make(TransformType.ENCR, self.encr, self.encr_key_bits)]
-        if self.integ is not None:
-            transforms.append(Transform.make(TransformType.INTEG, self.integ))
-        if self.prf is not None:
-            transforms.append(Transform.make(TransformType.PRF, self.prf))
-        if self.ke is not None:
-            transforms.append(Transform.make(TransformType.KE, self.ke))
-        transforms += [Transform.make(t, m) for t, m in self.additional_ke_slots]
-        if self.esn is not None:
-            transforms.append(Transform.make(TransformType.ESN, int(self.esn)))
-        return Proposal(
-            self.number, self.protocol, self.spi if spi is None else spi, tuple(transforms)
+        transforms = _answer_transforms(*self._algorithms())
+        return Proposal(self.number, self.protocol, self.spi if spi is None else spi, transforms)
+
+    def with_spi(self, spi: bytes) -> ChosenProposal:
+        """The same choice carrying `spi` (what dataclasses.replace does, much faster)."""
+        return ChosenProposal(self.protocol, self.number, spi, *self._algorithms())
+
+    def _algorithms(self) -> tuple:
+        """Every field after the SPI, in field order: what the answer's transforms and
+        the strongSwan notation are made of."""
+        return (
+            self.encr,
+            self.encr_key_bits,
+            self.prf,
+            self.integ,
+            self.ke,
+            self.additional_ke_slots,
+            self.esn,
         )
 
     def __str__(self) -> str:
         """strongSwan's notation: IKE:AES_GCM_16_256/PRF_HMAC_SHA2_256/CURVE25519/KE1_ML_KEM_768"""
-        parts = [
-            self.encr.name.removeprefix("ENCR_")
-            + (f"_{self.encr_key_bits}" if self.encr_key_bits else "")
-        ]
-        parts += [x.name.removeprefix("AUTH_") for x in (self.integ, self.prf) if x is not None]
-        if self.ke is not None:
-            parts.append(self.ke.name)
-        parts += [f"KE{t - TransformType.ADDKE1 + 1}_{m.name}" for t, m in self.additional_ke_slots]
-        if self.esn is not None:
-            parts.append("ESN" if self.esn else "NO_ESN")
-        return f"{self.protocol.name}:" + "/".join(parts)
+        return _notation(self.protocol, *self._algorithms())
+
+
+# Both are pure functions of a few algorithm numbers that every SA of a run repeats.
+
+
+@lru_cache(maxsize=256)
+def _answer_transforms(encr, encr_key_bits, prf, integ, ke, additional_ke_slots, esn):
+    transforms = [Transform.make(TransformType.ENCR, encr, encr_key_bits)]
+    if integ is not None:
+        transforms.append(Transform.make(TransformType.INTEG, integ))
+    if prf is not None:
+        transforms.append(Transform.make(TransformType.PRF, prf))
+    if ke is not None:
+        transforms.append(Transform.make(TransformType.KE, ke))
+    transforms += [Transform.make(t, m) for t, m in additional_ke_slots]
+    if esn is not None:
+        transforms.append(Transform.make(TransformType.ESN, int(esn)))
+    return tuple(transforms)
+
+
+@lru_cache(maxsize=256)
+def _notation(protocol, encr, encr_key_bits, prf, integ, ke, additional_ke_slots, esn) -> str:
+    parts = [encr.name.removeprefix("ENCR_") + (f"_{encr_key_bits}" if encr_key_bits else "")]
+    parts += [x.name.removeprefix("AUTH_") for x in (integ, prf) if x is not None]
+    if ke is not None:
+        parts.append(ke.name)
+    parts += [f"KE{t - TransformType.ADDKE1 + 1}_{m.name}" for t, m in additional_ke_slots]
+    if esn is not None:
+        parts.append("ESN" if esn else "NO_ESN")
+    return f"{protocol.name}:" + "/".join(parts)
 
 
 def _algorithms(proposal: Proposal | ProposalSpec, skip_ke: bool) -> dict[int, list[Algorithm]]:

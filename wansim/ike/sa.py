@@ -52,7 +52,7 @@ from wansim.ike.config import IkeConfig
 from wansim.ike.constants import ExchangeType, ProtocolId, name_of
 from wansim.ike.errors import ParseError
 from wansim.ike.events import Event, IkeSaDeleted, PeerDeclaredDead, RequestRetransmitted
-from wansim.ike.negotiation import all_ke_tokens, ke_tokens
+from wansim.ike.negotiation import ke_tokens
 from wansim.ike.payloads import Delete
 from wansim.ike.sa_handshake import _Handshake
 from wansim.ike.sa_informational import _Informational
@@ -65,6 +65,7 @@ from wansim.ike.sa_records import (
     RandomBytes,
     State,
     WireMessage,
+    _fixed_for,
     _Generation,
     _Outbox,
     _Rekey,
@@ -109,12 +110,13 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
         factory = kex_factory or (lambda token: get_kex(token, backend=config.backend))
         self._trace = trace
         self._credentials = credentials  # (private key, DER certificate) for signature auth
-        self._schedule: RetransmitSchedule = config.retransmit_schedule
+        self._fixed = _fixed_for(config)
+        self._schedule: RetransmitSchedule = self._fixed.schedule
         self._ike_specs = config.ike_specs
         self._esp_specs = config.esp_specs
         # One key exchange object per method, made now: BackendUnavailable here, not
         # mid-handshake (and no factory call on every message).
-        self._kexes = {t: factory(t) for t in all_ke_tokens((*self._ike_specs, *self._esp_specs))}
+        self._kexes = {t: factory(t) for t in self._fixed.ke_tokens}
         self._kex_factory = factory
         self.state = State.IDLE
         self.created_at = created_at

@@ -35,16 +35,13 @@ from wansim.ike.message import Message
 from wansim.ike.negotiation import (
     check_chosen,
     cipher_suite,
-    has_addke,
     id_text,
-    identity,
     ike_suite,
     ke_tokens,
     methods_of,
     narrow,
     sa_payload,
     select,
-    selectors,
     ts_text,
 )
 from wansim.ike.payloads import (
@@ -59,11 +56,9 @@ from wansim.ike.payloads import (
     SecurityAssociation,
     TrafficSelectorsInitiator,
     TrafficSelectorsResponder,
-    VendorId,
 )
 from wansim.ike.proposals import ProposalSpec
 from wansim.ike.sa_records import (
-    _SIGNATURE_HASHES,
     _ZERO_SPI,
     Addr,
     ChildSa,
@@ -89,7 +84,7 @@ class _Handshake:
         return self._ike_specs
 
     def _offers_addke(self) -> bool:
-        return any(has_addke(p) for p in self._offer())
+        return self._fixed.offers_addke
 
     def _send_sa_init(self, now: float, *, new_ke: bool = True) -> None:
         """Send (or, after COOKIE / INVALID_KE_PAYLOAD, resend) the IKE_SA_INIT request.
@@ -105,7 +100,7 @@ class _Handshake:
         if self._cookie is not None:
             payloads.append(Notify(NotifyType.COOKIE, self._cookie))
         payloads += [
-            sa_payload(self._offer()),
+            self._fixed.sa_init_offer,
             KeyExchange(kex.method_id, self._pending.share),
             Nonce(self._ni),
             Notify(
@@ -126,26 +121,7 @@ class _Handshake:
 
     def _init_notifies(self, *, request: bool, peer_int: bool, peer_frag: bool) -> list[Payload]:
         """Status notifies of IKE_SA_INIT after NAT-D, in strongSwan's order (vector)."""
-        strongswan = self.config.profile == "strongswan"
-        out: list[Payload] = []
-        if self.config.fragmentation and peer_frag:
-            out.append(Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
-        if strongswan:
-            out.append(Notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, _SIGNATURE_HASHES))
-            out.append(
-                Notify(
-                    NotifyType.REDIRECT_SUPPORTED
-                    if request
-                    else NotifyType.CHILDLESS_IKEV2_SUPPORTED
-                )
-            )
-        if self._offers_addke() if request else peer_int:
-            out.append(Notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
-        if strongswan and not request:
-            out.append(Notify(NotifyType.MULTIPLE_AUTH_SUPPORTED))
-        if self.config.vendor_id:
-            out.append(VendorId(self.config.vendor_id))
-        return out
+        return list(self._fixed.init_notifies[request, peer_int, peer_frag])
 
     def _on_sa_init_request(self, gen: _Generation, message: Message, inner, now: float) -> None:
         """Responder: choose a proposal, run the main key exchange, send SAr1/KEr/Nr."""
@@ -433,8 +409,7 @@ class _Handshake:
     def _send_auth(self, now: float) -> None:
         gen = self._gen
         mid = gen.next_mid
-        id_kind, id_data = identity(self.config.local_id)
-        idi = IdInitiator(id_kind, id_data)
+        idi = self._fixed.id_i
         octets = self._auth_octets(gen, ours=True, id_body=idi.body(), mid=mid)
         self._child_spi = self._new_child_spi()
         esp = self._esp_specs
@@ -442,34 +417,22 @@ class _Handshake:
         payloads: list[Payload] = [idi]
         if strongswan:
             payloads.append(Notify(NotifyType.INITIAL_CONTACT))
-        if self.config.remote_id:
-            kind, data = identity(self.config.remote_id)
-            payloads.append(IdResponder(kind, data))
+        if self._fixed.peer_id_r is not None:
+            payloads.append(self._fixed.peer_id_r)
         ops: list[CryptoOp] = []
         certs, auth = self._auth_payloads(octets, ops)
         payloads[1:1] = certs  # IDi, CERT, ... as strongSwan orders them
         payloads += [
             auth,
             sa_payload(esp, spi=self._child_spi, skip_ke=True),
-            TrafficSelectorsInitiator(selectors(self.config.local_ts)),
-            TrafficSelectorsResponder(selectors(self.config.remote_ts)),
+            TrafficSelectorsInitiator(self._fixed.local_ts),
+            TrafficSelectorsResponder(self._fixed.remote_ts),
         ]
         payloads += self._auth_notifies(request=True)
         self._request(gen, ExchangeType.IKE_AUTH, payloads, now, self._on_auth_response, ops)
 
     def _auth_notifies(self, *, request: bool) -> list[Payload]:
-        if self.config.profile != "strongswan":
-            return []
-        out: list[Payload] = []
-        if self.config.port_4500 == "always":  # strongSwan's MOBIKE announcement
-            out += [Notify(NotifyType.MOBIKE_SUPPORTED), Notify(NotifyType.NO_ADDITIONAL_ADDRESSES)]
-        if request:
-            out += [
-                Notify(NotifyType.MULTIPLE_AUTH_SUPPORTED),
-                Notify(NotifyType.EAP_ONLY_AUTHENTICATION),
-                Notify(NotifyType.IKEV2_MESSAGE_ID_SYNC_SUPPORTED),
-            ]
-        return out
+        return list(self._fixed.auth_notifies[request])
 
     def _verify_peer(self, gen, inner, id_class, mid, ops: list[CryptoOp]) -> str | None:
         """None when the peer's identity and AUTH check out, else the reason."""
@@ -510,8 +473,7 @@ class _Handshake:
             self._respond(gen, message, [Notify(NotifyType.AUTHENTICATION_FAILED)], now, ops)
             self._close(now, AuthenticationFailed(gen.spis, now, True, problem))
             return
-        id_kind, id_data = identity(self.config.local_id)
-        idr = IdResponder(id_kind, id_data)
+        idr = self._fixed.id_r
         octets = self._auth_octets(gen, ours=True, id_body=idr.body(), mid=mid)
         certs, auth = self._auth_payloads(octets, ops)
         payloads: list[Payload] = [idr, *certs, auth]
@@ -538,8 +500,8 @@ class _Handshake:
         if chosen is None:
             return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)], None
         # Their TSi is our remote side; their TSr our local side.
-        remote = narrow(selectors(self.config.remote_ts), tsi.selectors)
-        local = narrow(selectors(self.config.local_ts), tsr.selectors)
+        remote = narrow(self._fixed.remote_ts, tsi.selectors)
+        local = narrow(self._fixed.local_ts, tsr.selectors)
         if not remote or not local:
             return [Notify(NotifyType.TS_UNACCEPTABLE)], None
         spi_in = self._new_child_spi()
@@ -636,8 +598,8 @@ class _Handshake:
                     )
                 )
                 return None
-        local = tsi.selectors if tsi is not None else selectors(self.config.local_ts)
-        remote = tsr.selectors if tsr is not None else selectors(self.config.remote_ts)
+        local = tsi.selectors if tsi is not None else self._fixed.local_ts
+        remote = tsr.selectors if tsr is not None else self._fixed.remote_ts
         return ChildSa(
             spi_in,
             chosen.spi,

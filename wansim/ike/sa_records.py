@@ -15,10 +15,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from wansim.ike import keymat
+from wansim.ike.config import IkeConfig
 from wansim.ike.constants import ExchangeType, HashAlgorithm, HeaderFlag, NotifyType
 from wansim.ike.events import CryptoOp, Event
+from wansim.ike.memo import IdentityMemo
 from wansim.ike.message import IkeHeader, Message, describe_payload
-from wansim.ike.payloads import KeyExchange, Notify, Payload
+from wansim.ike.negotiation import all_ke_tokens, has_addke, identity, sa_payload, selectors
+from wansim.ike.payloads import (
+    IdInitiator,
+    IdResponder,
+    KeyExchange,
+    Notify,
+    Payload,
+    SecurityAssociation,
+    TrafficSelector,
+    VendorId,
+)
+from wansim.ike.timers import RetransmitSchedule
 
 Addr = tuple[str, int]
 RandomBytes = Callable[[int], bytes]
@@ -192,6 +205,88 @@ class _Rekey:
     link: bytes = b""
     local_ts: tuple[str, ...] = ()
     remote_ts: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class _Fixed:
+    """What an `IkeSa` derives from its config alone: the retransmission schedule, the key
+    exchange methods, and the immutable payloads every handshake sends unchanged (the
+    IKE_SA_INIT offer, status notifies, identities). Built once per config object
+    (configs are frozen) and shared by every SA made from it."""
+
+    schedule: RetransmitSchedule
+    ke_tokens: frozenset[str]
+    offers_addke: bool
+    sa_init_offer: SecurityAssociation
+    init_notifies: dict[tuple[bool, bool, bool], tuple[Payload, ...]]
+    auth_notifies: dict[bool, tuple[Payload, ...]]  # by request
+    id_i: IdInitiator  # our identity as IDi, IDr and the peer's expected one as IDr
+    id_r: IdResponder
+    peer_id_r: IdResponder | None
+    local_ts: tuple[TrafficSelector, ...]
+    remote_ts: tuple[TrafficSelector, ...]
+
+    @classmethod
+    def of(cls, config: IkeConfig) -> _Fixed:
+        ike, esp = config.ike_specs, config.esp_specs
+        offers_addke = any(has_addke(p) for p in ike)
+        flags = [(a, b, c) for a in (True, False) for b in (True, False) for c in (True, False)]
+        peer_id_r = None
+        if config.remote_id:
+            peer_id_r = IdResponder(*identity(config.remote_id))
+        return cls(
+            schedule=config.retransmit_schedule,
+            ke_tokens=frozenset(all_ke_tokens((*ike, *esp))),
+            offers_addke=offers_addke,
+            sa_init_offer=sa_payload(ike),
+            init_notifies={f: _init_notifies(config, offers_addke, *f) for f in flags},
+            auth_notifies={r: _auth_notifies(config, r) for r in (True, False)},
+            id_i=IdInitiator(*identity(config.local_id)),
+            id_r=IdResponder(*identity(config.local_id)),
+            peer_id_r=peer_id_r,
+            local_ts=selectors(config.local_ts),
+            remote_ts=selectors(config.remote_ts),
+        )
+
+
+_fixed_for = IdentityMemo(_Fixed.of, size=256)
+
+
+def _init_notifies(
+    config: IkeConfig, offers_addke: bool, request: bool, peer_int: bool, peer_frag: bool
+) -> tuple[Payload, ...]:
+    """Status notifies of IKE_SA_INIT after NAT-D, in strongSwan's order (vector)."""
+    strongswan = config.profile == "strongswan"
+    out: list[Payload] = []
+    if config.fragmentation and peer_frag:
+        out.append(Notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED))
+    if strongswan:
+        out.append(Notify(NotifyType.SIGNATURE_HASH_ALGORITHMS, _SIGNATURE_HASHES))
+        second = NotifyType.REDIRECT_SUPPORTED if request else NotifyType.CHILDLESS_IKEV2_SUPPORTED
+        out.append(Notify(second))
+    if offers_addke if request else peer_int:
+        out.append(Notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED))
+    if strongswan and not request:
+        out.append(Notify(NotifyType.MULTIPLE_AUTH_SUPPORTED))
+    if config.vendor_id:
+        out.append(VendorId(config.vendor_id))
+    return tuple(out)
+
+
+def _auth_notifies(config: IkeConfig, request: bool) -> tuple[Payload, ...]:
+    """Status notifies at the end of IKE_AUTH, as strongSwan sends them (vector)."""
+    if config.profile != "strongswan":
+        return ()
+    out: list[Payload] = []
+    if config.port_4500 == "always":  # strongSwan's MOBIKE announcement
+        out += [Notify(NotifyType.MOBIKE_SUPPORTED), Notify(NotifyType.NO_ADDITIONAL_ADDRESSES)]
+    if request:
+        out += [
+            Notify(NotifyType.MULTIPLE_AUTH_SUPPORTED),
+            Notify(NotifyType.EAP_ONLY_AUTHENTICATION),
+            Notify(NotifyType.IKEV2_MESSAGE_ID_SYNC_SUPPORTED),
+        ]
+    return tuple(out)
 
 
 def _stateless_init_reply(spi_i: bytes, notify: Notify, now: float) -> tuple[bytes, WireMessage]:

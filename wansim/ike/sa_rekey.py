@@ -222,8 +222,8 @@ class _Rekeys:
         if not is_ike:
             tsi = _find(inner, TrafficSelectorsInitiator)
             tsr = _find(inner, TrafficSelectorsResponder)
-            remote = narrow(selectors(self.config.remote_ts), tsi.selectors if tsi else ())
-            local = narrow(selectors(self.config.local_ts), tsr.selectors if tsr else ())
+            remote = narrow(self._fixed.remote_ts, tsi.selectors if tsi else ())
+            local = narrow(self._fixed.local_ts, tsr.selectors if tsr else ())
             if not remote or not local:
                 self._respond(gen, message, [Notify(NotifyType.TS_UNACCEPTABLE)], now, ops)
                 return

@@ -10,6 +10,7 @@ engine keeps the first-send instant and the attempt count and asks these for dea
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 
@@ -50,7 +51,19 @@ class RetransmitSchedule:
         """
         if transmissions < 1:
             raise ValueError("a request has been sent at least once before it has a deadline")
+        offsets = self._deadline_offsets
+        if transmissions < len(offsets):
+            return first_sent_at + offsets[transmissions]
         return first_sent_at + sum(self.interval_s(n) for n in range(transmissions))
+
+    @functools.cached_property
+    def _deadline_offsets(self) -> tuple[float, ...]:
+        # Engines ask for deadlines after every message: sum each prefix once (the same
+        # sums, in the same order, as the formula above).
+        return tuple(
+            sum(self.interval_s(n) for n in range(transmissions))
+            for transmissions in range(self.tries + 2)
+        )
 
     def exhausted(self, transmissions: int) -> bool:
         """True when no retransmission is left after ``transmissions`` sends."""

@@ -116,7 +116,7 @@ def section(runs: list[dict]) -> str:
     rows = [
         f"| {r['workers']} | {r['wall_s']:,.0f} | {r['cpu_s']:,.0f} | "
         f"{r['wall_over_floor']:.2f} | {r['cpu_over_floor']:.2f} | {r['peak_rss_gb']:.2f} | "
-        f"{r['worker_peak_rss_gb']:.2f} |"
+        + (f"{r['worker_peak_rss_gb']:.2f} |" if r["workers"] > 1 else "— |")
         for r in runs
     ]
     p = first["latency_s"]
@@ -136,7 +136,8 @@ def section(runs: list[dict]) -> str:
             f"{first['established']:,} established), {first['failovers']} sites failed over. "
             f"Crypto floor: {first['crypto_floor_s']:,.0f} s = every handshake's and rekey's "
             "ecp384 + ML-KEM-768 initiate/respond/finish at the default profile's measured "
-            "costs (key schedule excluded). CPU = every process's CPU time.",
+            "costs (key schedule excluded). CPU = every process's CPU time; a forked "
+            "worker's peak RSS counts the pages it shares with the parent.",
             "",
             "| workers | wall s | CPU s | wall ÷ floor | CPU ÷ floor | peak RSS GB | "
             "largest worker's peak RSS GB |",

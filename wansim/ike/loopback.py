@@ -60,48 +60,55 @@ class Harness:
 
     def flush(self) -> None:
         """Move every endpoint's output onto the wire and its events into `events`."""
-        for side in ("i", "r"):
-            ep = self.endpoint(side)
-            for data, dest in ep.datagrams_to_send(self.now):
-                sent = Sent(self.now, side, dest, data)
-                index = len(self.wire)
-                self.wire.append(sent)
-                if self.tamper is not None:
-                    data = self.tamper(sent, index)
-                    if data is None:
-                        sent.delivered = False
-                        continue
-                src_port = 4500 if dest[1] == 4500 else 500
-                base = self.initiator_addr if side == "i" else self.responder_addr
-                target = "r" if side == "i" else "i"
-                self._seq += 1
-                heapq.heappush(
-                    self._queue,
-                    (self.now + self.one_way_s, self._seq, target, data, (base[0], src_port)),
-                )
+        for side, ep in (("i", self.initiator), ("r", self.responder)):
+            datagrams = ep.datagrams_to_send(self.now)
+            if datagrams:
+                self._send(side, datagrams)
+            events = self.events[side]
             while (event := ep.next_event()) is not None:
-                self.events[side].append(event)
+                events.append(event)
+
+    def _send(self, side: str, datagrams: list[tuple[bytes, Addr]]) -> None:
+        now, wire = self.now, self.wire
+        base = self.initiator_addr if side == "i" else self.responder_addr
+        target = "r" if side == "i" else "i"
+        for data, dest in datagrams:
+            sent = Sent(now, side, dest, data)
+            index = len(wire)
+            wire.append(sent)
+            if self.tamper is not None:
+                data = self.tamper(sent, index)
+                if data is None:
+                    sent.delivered = False
+                    continue
+            src_port = 4500 if dest[1] == 4500 else 500
+            self._seq += 1
+            heapq.heappush(
+                self._queue, (now + self.one_way_s, self._seq, target, data, (base[0], src_port))
+            )
 
     def run(self, until: float | None = None, max_steps: int = 100_000) -> None:
-        """Deliver datagrams and fire timers in time order until idle (or `until`)."""
+        """Deliver datagrams and fire timers in time order until idle (or `until`); at
+        one instant a delivery goes first, then the initiator's timer, then the
+        responder's."""
         self.flush()
+        queue = self._queue
         for _ in range(max_steps):
-            candidates = []
-            if self._queue:
-                candidates.append((self._queue[0][0], 0, "deliver"))
-            for order, side in enumerate(("i", "r"), start=1):
-                timer = self.endpoint(side).get_timer()
+            at, what = (queue[0][0], "deliver") if queue else (None, None)
+            for side, ep in (("i", self.initiator), ("r", self.responder)):
+                timer = ep.get_timer()
                 if timer is not None:
-                    candidates.append((max(timer, self.now), order, side))
-            if not candidates:
+                    timer = max(timer, self.now)
+                    if at is None or timer < at:
+                        at, what = timer, side
+            if at is None:
                 return
-            at, _, what = min(candidates)
             if until is not None and at > until:
                 self.now = until
                 return
             self.now = at
             if what == "deliver":
-                _, _, target, data, addr = heapq.heappop(self._queue)
+                _, _, target, data, addr = heapq.heappop(queue)
                 self.endpoint(target).receive_datagram(data, addr, self.now)
             else:
                 self.endpoint(what).handle_timer(self.now)

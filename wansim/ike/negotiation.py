@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import functools
 import ipaddress
+import struct
 
 from wansim.ike import keymat
 from wansim.ike.ciphers import CipherSuite
 from wansim.ike.constants import ADDKE_TYPES, IdType, KeMethod, TransformType
-from wansim.ike.payloads import Proposal, SecurityAssociation, TrafficSelector
+from wansim.ike.payloads import Proposal, SecurityAssociation, TrafficSelector, transforms_bytes
 from wansim.ike.proposals import (
     ChosenProposal,
     InvalidChosenProposal,
@@ -61,6 +62,11 @@ def covers(outer: TrafficSelector, inner: TrafficSelector) -> bool:
 def narrow(ours: tuple[TrafficSelector, ...], theirs: tuple[TrafficSelector, ...]):
     """Our narrowing of the peer's proposed selectors (RFC 7296 §2.9, simplified to
     whole ranges): keep each proposed range covered by ours, else ours inside it."""
+    key = _selectors_key(ours, theirs)
+    return _memoised(_NARROWED, key, lambda: _narrow(ours, theirs))
+
+
+def _narrow(ours, theirs):
     chosen = []
     for t in theirs:
         for o in ours:
@@ -73,17 +79,52 @@ def narrow(ours: tuple[TrafficSelector, ...], theirs: tuple[TrafficSelector, ...
 
 def ts_text(selectors) -> tuple[str, ...]:
     """Selectors as CIDR prefixes (a range that is no prefix becomes several)."""
+    selectors = tuple(selectors)
+    return _memoised(_TEXTS, _selectors_key(selectors), lambda: _ts_text(selectors))
+
+
+def _ts_text(selectors) -> tuple[str, ...]:
     return tuple(text for s in selectors for text in _prefixes(s))
 
 
-@functools.lru_cache(maxsize=1024)
 def _prefixes(selector: TrafficSelector) -> tuple[str, ...]:
-    """Memoised (a pure function of a frozen selector): summarising ranges is slow."""
+    """Summarising a range (slow: ts_text memoises it)."""
     try:
         nets = ipaddress.summarize_address_range(selector.start_address, selector.end_address)
         return tuple(str(n) for n in nets)
     except (TypeError, ValueError):
         return (str(selector),)
+
+
+# Narrowing and naming are pure functions of frozen selectors, and every Child SA of a run
+# repeats the same few: memoised, keyed by the selectors' wire bytes (exact, and cheap to
+# hash; hashing a TrafficSelector goes through ipaddress in Python).
+_NARROWED: dict[tuple, tuple[TrafficSelector, ...]] = {}
+_TEXTS: dict[tuple, tuple[str, ...]] = {}
+
+
+def _selectors_key(*groups) -> tuple | None:
+    try:
+        return tuple(tuple(s.to_bytes() for s in group) for group in groups)
+    except (ValueError, TypeError, struct.error):  # not encodable: compute, do not memoise
+        return None
+
+
+_MISSING = object()
+_MEMO_SIZE = 1024
+
+
+def _memoised(store: dict, key, compute):
+    """`compute()`, remembered in `store` under `key` (None: not memoisable)."""
+    if key is None:
+        return compute()
+    value = store.get(key, _MISSING)
+    if value is _MISSING:
+        value = compute()
+        if len(store) >= _MEMO_SIZE:
+            store.clear()
+        store[key] = value
+    return value
 
 
 # --- proposals (on top of wansim.ike.proposals) --------------------------------------
@@ -172,28 +213,64 @@ def select(
     initiator, proposals with additional key exchanges are refused (strongSwan). When the
     peer's KEi method is acceptable it is preferred, saving an INVALID_KE_PAYLOAD trip."""
     offered = tuple(offered)
-    blank = _without_spis(offered)
-    key = (tuple(configured), require_pq, allow_addke, skip_ke, ke_method)
-    if blank is None:
-        return _select(offered, *key)
-    chosen = _select(blank, *key)
-    return None if chosen is None else _with_spi(chosen, offered)
+    configured = tuple(configured)
+    numbers = {p.number for p in offered}
+    blank = len(numbers) == len(offered)  # else the SPIs tell apart equal numbers: keep them
+    flags = (require_pq, allow_addke, skip_ke, ke_method)
+    key = _choice_key("select", offered, configured, flags, blank_spis=blank)
+    chosen = _memoised(
+        _CHOICES,
+        key,
+        lambda: _select(_without_spis(offered) if blank else offered, configured, *flags),
+    )
+    if chosen is None or not blank:
+        return chosen
+    return _with_spi(chosen, offered)
 
 
 def check_chosen(proposal, offer, *, skip_ke=False, require_pq=False):
     """The responder's chosen proposal if it is a valid answer to our offer, else None."""
-    chosen = _check_chosen(
-        _blank(proposal) if any(proposal.spi) else proposal, tuple(offer), skip_ke, require_pq
+    offer = tuple(offer)
+    key = _choice_key("check", (proposal,), offer, (skip_ke, require_pq), blank_spis=True)
+    chosen = _memoised(
+        _CHOICES,
+        key,
+        lambda: _check_chosen(
+            _blank(proposal) if any(proposal.spi) else proposal, offer, skip_ke, require_pq
+        ),
     )
     return None if chosen is None else _with_spi(chosen, (proposal,))
 
 
 # Choosing is a pure function of the offers and our configuration, and the SPIs play no
 # part in it (they are only copied into the result), so both choices are memoised on
-# the offer with its SPIs zeroed: every SA of a run negotiates the same few offers.
+# the offer with its SPIs zeroed: every SA of a run negotiates the same few offers. The
+# memo keys hold the transforms as wire bytes (which fix every type, ID and attribute):
+# hashing those is cheap, hashing nested frozen dataclasses is not.
+
+_CHOICES: dict[tuple, ChosenProposal | None] = {}
 
 
-@functools.lru_cache(maxsize=1024)
+def _choice_key(kind, offered, configured, flags, *, blank_spis) -> tuple | None:
+    try:
+        return (
+            kind,
+            tuple(_wire_key(p, blank_spis) for p in offered),
+            tuple(_wire_key(c, blank_spis) for c in configured),
+            flags,
+        )
+    except (ValueError, TypeError, struct.error):  # not encodable: compute, do not memoise
+        return None
+
+
+def _wire_key(item: Proposal | ProposalSpec, blank_spis: bool) -> tuple:
+    transforms = transforms_bytes(item.transforms)
+    if isinstance(item, Proposal):
+        spi = bytes(len(item.spi)) if blank_spis else item.spi
+        return (item.number, item.protocol, spi, transforms)
+    return (item.protocol, transforms)
+
+
 def _select(offered, configured, require_pq, allow_addke, skip_ke, ke_method):
     offered = [p for p in offered if allow_addke or without_addke(p)]
     if ke_method is not None:
@@ -212,7 +289,6 @@ def _select(offered, configured, require_pq, allow_addke, skip_ke, ke_method):
     return select_proposal(offered, configured, require_pq=require_pq, skip_ke=skip_ke)
 
 
-@functools.lru_cache(maxsize=1024)
 def _check_chosen(proposal, offer, skip_ke, require_pq):
     try:
         return accept_chosen(proposal, offer, require_pq=require_pq, skip_ke=skip_ke)

@@ -220,7 +220,9 @@ def _encode_transforms(transforms: tuple[Transform, ...]) -> bytes:
     return b"".join([t.to_bytes(last=i == n - 1) for i, t in enumerate(transforms)])
 
 
-_transforms_bytes = IdentityMemo(_encode_transforms)
+transforms_bytes = IdentityMemo(_encode_transforms)
+"""The wire bytes of a proposal's transforms; memoised by identity, as the same tuples
+come back in every handshake (configured specs, memoised parses)."""
 
 
 def _parse_transform(data: bytes, offset: int) -> tuple[Transform, int, bool]:
@@ -256,7 +258,7 @@ class Proposal:
             raise ValueError(f"{self.protocol!r} proposal SPI must be {allowed} bytes")
 
     def to_bytes(self, last: bool = True) -> bytes:
-        transforms = _transforms_bytes(self.transforms)
+        transforms = transforms_bytes(self.transforms)
         spi, n = self.spi, len(self.transforms)
         more = _LAST if last else _MORE_PROPOSALS
         length = 8 + len(spi) + len(transforms)
@@ -287,12 +289,21 @@ def _parse_proposal(data: bytes, offset: int) -> tuple[Proposal, int, bool]:
             f"proposal #{number}: {protocol.name} SPI size {spi_size} not in {allowed}"
         )
     spi = bytes(data[offset + 8 : offset + 8 + spi_size])
+    transforms = _parse_transforms(bytes(data[offset + 8 + spi_size : end]), number, count)
+    return Proposal(number, protocol, spi, transforms), end, last_more == _LAST
+
+
+# A memo of a pure function: every SA of a run offers and answers the same few transform
+# lists (only the SPIs before them change), and the shared tuples it returns let the
+# encoding and selection memos answer by identity. Errors are never memoised.
+@lru_cache(maxsize=1024)
+def _parse_transforms(data: bytes, number: int, count: int) -> tuple[Transform, ...]:
+    """The `count` transforms that fill `data` exactly (proposal `number`)."""
     transforms = []
-    cursor = offset + 8 + spi_size
-    body = data[:end]
+    cursor, end = 0, len(data)
     last = cursor == end
     while not last:
-        transform, cursor, last = _parse_transform(body, cursor)
+        transform, cursor, last = _parse_transform(data, cursor)
         transforms.append(transform)
         if last != (cursor == end):
             raise ParseError(f"proposal #{number}: last transform flag disagrees with length")
@@ -300,7 +311,7 @@ def _parse_proposal(data: bytes, offset: int) -> tuple[Proposal, int, bool]:
         raise ParseError(
             f"proposal #{number}: announces {count} transforms, holds {len(transforms)}"
         )
-    return Proposal(number, protocol, spi, tuple(transforms)), end, last_more == _LAST
+    return tuple(transforms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -74,6 +74,10 @@ from wansim.ike.sa_rekey import _Rekeys
 from wansim.ike.sa_transport import _Transport
 from wansim.ike.timers import RetransmitSchedule
 
+# Bound once: attribute access on an Enum class is slow in Python 3.11, and drivers ask
+# for the timer after every datagram.
+_CLOSED = State.CLOSED
+
 
 class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
     """One IKE SA (and its Child SAs) seen from one end; survives its own IKE rekeys.
@@ -218,10 +222,13 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
 
     def get_timer(self) -> float | None:
         """The next instant `handle_timer` has work to do, or None."""
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             return None
         deadlines = []
-        for gen in (self._gen, *self._old_gens):
+        req = self._gen.outstanding
+        if req is not None:
+            deadlines.append(self._schedule.deadline_at(req.first_sent_at, req.transmissions))
+        for gen in self._old_gens:
             req = gen.outstanding
             if req is not None:
                 deadlines.append(self._schedule.deadline_at(req.first_sent_at, req.transmissions))
@@ -229,7 +236,9 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
             deadlines.append(self.created_at + self.config.half_open_timeout_s)
         if self._retry_at is not None:
             deadlines.append(self._retry_at)
-        return min(deadlines) if deadlines else None
+        if not deadlines:
+            return None
+        return deadlines[0] if len(deadlines) == 1 else min(deadlines)
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, give up, expire a half-open SA or retry a refused rekey — whatever

@@ -9,7 +9,12 @@ from ike_harness import Harness
 from test_ike_engine import assert_same_keys, configs
 
 from wansim.ike.config import GatewayConfig
-from wansim.ike.events import DatagramDropped, IkeSaEstablished, IkeSaRekeyed
+from wansim.ike.events import (
+    AuthenticationFailed,
+    DatagramDropped,
+    IkeSaEstablished,
+    IkeSaRekeyed,
+)
 from wansim.ike.gateway import Gateway
 from wansim.ike.sa import IkeSa
 
@@ -98,6 +103,26 @@ def test_each_ingress_is_cookie_limited_by_its_own_half_open_sas():
     assert g.half_open_count == 4 and g.cookies_sent == 1  # only FRA's third was challenged
     g.handle_timer(30.0)
     assert g.half_open_at("FRA") == g.half_open_at("AMS") == 0
+
+
+def test_every_sa_of_a_gateway_signs_with_the_gateways_one_certificate():
+    """A daemon holds one certificate: given credentials, every SA uses them (here a
+    certificate that does not match the key, so every initiator must reject the AUTH)."""
+    from wansim.crypto.signatures import make_credentials
+
+    ci, cr = configs("aes256gcm16-prfsha256-x25519", auth="ecdsa-p256")
+    for credentials, ok in ((make_credentials("ecdsa-p256", "pop"), True),
+                            ((make_credentials("ecdsa-p256", "pop")[0],
+                              make_credentials("ecdsa-p256", "pop")[1]), False)):  # fmt: skip
+        g = Gateway(cr, local_addr=("192.0.2.2", 500), credentials=credentials,
+                    random_bytes=random.Random(9).randbytes)  # fmt: skip
+        for n in range(2):
+            i = _initiator(ci, (f"192.0.2.{10 + n}", 500), n)
+            h = Harness(i, g, initiator_addr=(f"192.0.2.{10 + n}", 500))
+            i.initiate(0.0)
+            h.run()
+            assert bool(h.of_type("i", IkeSaEstablished)) is ok
+            assert bool(h.of_type("i", AuthenticationFailed)) is not ok
 
 
 def test_nat_is_detected_and_the_sa_floats_to_port_4500():

@@ -245,6 +245,14 @@ def self_signed_certificate(
     return certificate.public_bytes(serialization.Encoding.DER)
 
 
+def make_credentials(scheme: SignatureScheme | str, subject: str) -> tuple[Any, bytes]:
+    """(new private key, its self-signed DER certificate): what one endpoint holds."""
+    if isinstance(scheme, str):
+        scheme = get_signature_scheme(scheme)
+    key = scheme.generate()
+    return key, self_signed_certificate(scheme, key, subject)
+
+
 def certificate_public_key(der: bytes) -> tuple[SignatureScheme, Any]:
     """The (scheme, public key) of a DER certificate from a peer's CERT payload."""
     try:

@@ -42,11 +42,14 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 from wansim.experiment import catalogue
 from wansim.experiment.durations import Duration, parse_duration
 from wansim.experiment.profiles import CHILD_DEFAULTS, DERIVED, IKE_DEFAULTS, SiteProfile
+from wansim.ike.config import IkeConfig
 from wansim.ike.proposals import parse_proposal
 from wansim.topology import ACCESS_PROFILES
 from wansim.topology.pops import pop_code
 
 Strategy = Literal["replicated", "rehandshake", "dual-tunnel"]
+#: The engine's IKE_AUTH methods ("psk" or a signature scheme), as `IkeConfig` declares them.
+AuthScheme = IkeConfig.model_fields["auth"].annotation
 FailureKind = Literal["graceful", "silent"]
 Table = Literal["handshakes", "pop_load", "failovers"]
 TABLES: tuple[Table, ...] = ("handshakes", "pop_load", "failovers")
@@ -337,6 +340,12 @@ class IkeSection(Section):
     """What a site does when DPD declares the POP dead (branches restart the tunnel)."""
     backend: Literal["auto", "pyca", "liboqs"] = "auto"
     """Crypto backend for key exchanges (see `wansim.crypto`)."""
+    auth: AuthScheme = "psk"
+    """IKE_AUTH of sites and POPs: "psk", or RFC 7427 signatures with a certificate per
+    endpoint: ecdsa-p256, ecdsa-p384, mldsa44, mldsa65, mldsa87 (post-quantum)."""
+    max_packet: int = Field(default=10_000, ge=1280)
+    """Largest reassembled IKE message either end accepts (strongSwan `charon.max_packet`,
+    10000): an IKE_AUTH with an ML-DSA-87 certificate is larger and is dropped."""
 
     @model_validator(mode="before")
     @classmethod

@@ -40,7 +40,9 @@ class Gateway(_Outbox):
     """Many responder IKE SAs behind one local address.
 
     `config` is one `IkeConfig` for every peer, or a callable choosing it by the peer's
-    address (e.g. a per-site PSK).
+    address (e.g. a per-site PSK). `credentials` = (private key, DER certificate) that
+    every SA signs with under signature auth, as one daemon holds one certificate
+    (default: each SA makes its own on first use).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class Gateway(_Outbox):
         random_bytes: RandomBytes = os.urandom,
         kex_factory: Callable[[str], Any] | None = None,
         trace: Callable[[WireMessage], None] | None = None,
+        credentials: tuple[Any, bytes] | None = None,
     ) -> None:
         self._config_for = config if callable(config) else (lambda addr: config)
         self.local_addr = local_addr
@@ -59,6 +62,7 @@ class Gateway(_Outbox):
         self._random = random_bytes
         self._kex_factory = kex_factory
         self._trace = trace
+        self._credentials = credentials  # one (key, DER certificate) for every SA, if signing
         self._cookie_secret = random_bytes(32)
         self._by_spi: dict[bytes, IkeSa] = {}
         self._by_init: dict[tuple[bytes, str], IkeSa] = {}
@@ -161,7 +165,7 @@ class Gateway(_Outbox):
                 sa = IkeSa(
                     self._config_for(addr), initiator=False, local_addr=self.local_addr,
                     remote_addr=addr, random_bytes=self._random, kex_factory=self._kex_factory,
-                    trace=self._trace, created_at=now,
+                    trace=self._trace, created_at=now, credentials=self._credentials,
                 )  # fmt: skip
                 self._by_init[(header.spi_i, addr[0])] = sa
                 self._spis_of[sa] = set()

@@ -27,8 +27,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from wansim.crypto import get_signature_scheme
-from wansim.crypto.signatures import self_signed_certificate
+from wansim.crypto.signatures import make_credentials
 
 SCRIPT = Path(__file__).resolve().parents[2] / "interop" / "strongswan.sh"
 DEFAULT_CHROOT = Path("/var/lib/wansim/sid-chroot")
@@ -223,9 +222,7 @@ def pubkey_credentials(token: str, identity: str) -> tuple[object, bytes, str, s
     """A fresh key and self-signed certificate for `identity` (signature scheme `token`,
     e.g. "ecdsa-p256"): (private key, DER certificate) as wansim's `credentials`, then
     (key PEM, certificate PEM) for a `CharonConfig` with `auth = "pubkey"`."""
-    scheme = get_signature_scheme(token)
-    key = scheme.generate()
-    der = self_signed_certificate(scheme, key, identity)
+    key, der = make_credentials(token, identity)
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),

@@ -23,6 +23,7 @@ from typing import Any
 import pandas as pd
 import simpy
 
+from wansim.crypto.signatures import make_credentials
 from wansim.experiment.config import ExperimentConfig
 from wansim.ike.gateway import Gateway
 from wansim.net import NO_POP, Network, RouteChange, World
@@ -107,9 +108,11 @@ class StrategyRun:
     def _build_pops(self) -> None:
         config, env = self.config, self.env
         ike, gw = pop_ike_config(config), gateway_config(config)
+        # signature auth: the anycast service has one identity, so one certificate
+        credentials = None if ike.auth == "psk" else make_credentials(ike.auth, ike.local_id)
 
         def make_gateway(address: str) -> Gateway:
-            return Gateway(ike, local_addr=(address, 500), gateway=gw)
+            return Gateway(ike, local_addr=(address, 500), gateway=gw, credentials=credentials)
 
         shared = None
         if self.registry is not None:  # one replicated SA database per anycast address

@@ -373,6 +373,31 @@ def test_signature_auth_with_charon(chroot, token, charon_name):
     assert _ke_methods(result.events, ChildSaRekeyed) == [HYBRID.methods]
 
 
+@pytest.mark.interop
+def test_signature_auth_when_charon_initiates(chroot):
+    """The other direction: charon initiates with its certificate, wansim's Gateway
+    answers signing with the one certificate it was given."""
+    token = "ecdsa-p256"
+    ours = pubkey_credentials(token, RESPONDER_ID)
+    theirs = pubkey_credentials(token, INITIATOR_ID)
+    peer = _charon(
+        HYBRID, initiator=True, auth="pubkey", local_cert_pem=theirs[3],
+        local_key_pem=theirs[2], remote_cert_pem=ours[3],
+    )  # fmt: skip
+    config = _wansim(HYBRID, initiator=False).model_copy(update={"auth": token, "psk": ""})
+    responder = _responder(config, timeout_s=20, credentials=ours[:2])
+    with Charon(peer) as charon:
+        up = charon.initiate()
+        charon.swanctl("--terminate", "--ike", "wansim", "--timeout", "5")
+        result = responder.join()
+        log = charon.log()
+    assert up.returncode == 0, up.output
+    assert result.ok, _explain(result, charon)
+    assert _ke_methods(result.events, IkeSaEstablished) == [HYBRID.methods]
+    assert f"authentication of '{RESPONDER_ID}' with ECDSA_WITH_SHA256_DER successful" in log
+    assert "parsed IKE_AUTH response 2 [ IDr CERT AUTH" in log
+
+
 # --- the CLI against charon ---------------------------------------------------------------------
 
 

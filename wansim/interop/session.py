@@ -194,12 +194,14 @@ async def respond(
     timeout_s: float = 60.0,
     random_bytes: RandomBytes = os.urandom,
     on_ready: Callable[[Addr], None] | None = None,
+    credentials: tuple[Any, bytes] | None = None,
 ) -> SessionResult:
     """Answer peers on `local` until `count` IKE SAs were established and then deleted.
 
     A `Gateway` demultiplexes the peers' IKE SAs and demands a COOKIE once
     `cookie_threshold` half-open SAs exist (0: always). `on_ready` is called with the
     bound address once the socket is open, so a caller can start the peer only then.
+    `credentials` = (private key, DER certificate) for signature auth.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout_s
@@ -211,6 +213,7 @@ async def respond(
         gateway=GatewayConfig(cookie_threshold=cookie_threshold),
         random_bytes=random_bytes,
         trace=session.result.sent.append,
+        credentials=credentials,
     )
     seen: dict[IkeSa, None] = {}  # every SA the gateway ever held, in order (for key lines)
 

@@ -362,7 +362,9 @@ class HashAlgorithm(IntEnum):
 
 
 @cache
-def _members(enum: type[IntEnum]) -> dict[int, IntEnum]:
+def members(enum: type[IntEnum]) -> dict[int, IntEnum]:
+    """Value -> member of `enum`: what `coerce` looks up. Hot loops bind it once and call
+    `.get(value, value)` themselves."""
     # Plain dict lookups: the codec does this for every field it reads, and
     # enum(value) raising ValueError for unassigned values is slow.
     return {member.value: member for member in enum}
@@ -370,13 +372,13 @@ def _members(enum: type[IntEnum]) -> dict[int, IntEnum]:
 
 def coerce(enum: type[IntEnum], value: int) -> int:
     """`value` as a member of `enum` when assigned there, else the plain int."""
-    return _members(enum).get(value, value)
+    return members(enum).get(value, value)
 
 
 @cache
 def _names(enum: type[IntEnum]) -> dict[int, str]:
     # `member.name` is a Python-level property: look names up in a plain dict instead.
-    return {value: member.name for value, member in _members(enum).items()}
+    return {value: member.name for value, member in members(enum).items()}
 
 
 def name_of(enum: type[IntEnum], value: int) -> str:

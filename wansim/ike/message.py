@@ -26,7 +26,7 @@ from wansim.ike.constants import (
     KeMethod,
     NotifyType,
     PayloadType,
-    coerce,
+    members,
     name_of,
 )
 from wansim.ike.errors import InvalidMajorVersion, ParseError, UnsupportedCriticalPayload
@@ -55,6 +55,8 @@ _ENCRYPTED = (Encrypted, EncryptedFragment)
 # Enum members bound once: attribute access on an Enum class is slow in Python 3.11
 # (EnumType.__getattr__ makes every class attribute lookup go through Python code).
 _NONE = PayloadType.NONE
+_EXCHANGE_TYPES = members(ExchangeType)  # what coerce() looks up, without the call
+_PAYLOAD_TYPES = members(PayloadType)
 
 P = TypeVar("P", bound=Payload)
 
@@ -129,10 +131,10 @@ class IkeHeader:
         header = cls(
             spi_i,
             spi_r,
-            coerce(ExchangeType, exchange),
+            _EXCHANGE_TYPES.get(exchange, exchange),
             flags & _KNOWN_FLAGS,
             message_id,
-            coerce(PayloadType, next_payload),
+            _PAYLOAD_TYPES.get(next_payload, next_payload),
             length,
             version,
         )

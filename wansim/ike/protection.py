@@ -46,6 +46,8 @@ __all__ = [
 ]
 
 RandomSource = Callable[[int], bytes]
+# Bound once: attribute access on an Enum class is slow in Python 3.11.
+_NONE, _SK, _SKF = PayloadType.NONE, PayloadType.SK, PayloadType.SKF
 
 SK_HEADER_BYTES = PAYLOAD_HEADER_BYTES
 SKF_HEADER_BYTES = PAYLOAD_HEADER_BYTES + 4  # + Fragment Number, Total Fragments
@@ -170,6 +172,9 @@ def _lead(header: bytes, unencrypted: bytes, encrypted_type: int, total_length: 
     """Header + unencrypted payloads, chained to the SK/SKF payload, Length patched."""
     if len(header) != IKE_HEADER_BYTES:
         raise ValueError(f"the IKE header is {IKE_HEADER_BYTES} bytes, got {len(header)}")
+    if not unencrypted:  # the usual case: the header names the SK/SKF payload itself
+        length = total_length.to_bytes(4, "big")
+        return header[:16] + _NEXT_PAYLOAD[encrypted_type] + header[17:24] + length
     head = bytearray(header)
     head[24:28] = total_length.to_bytes(4, "big")
     chain = bytearray(unencrypted)
@@ -180,16 +185,24 @@ def _lead(header: bytes, unencrypted: bytes, encrypted_type: int, total_length: 
     return bytes(head + chain)
 
 
+_NEXT_PAYLOAD = {kind: bytes([kind]) for kind in (PayloadType.SK, PayloadType.SKF)}
+_PAYLOAD_HEADER = struct.Struct("!BBH")
+_FRAGMENT_FIELDS = struct.Struct("!HH")  # Fragment Number, Total Fragments
+_LENGTH_FIELD = struct.Struct("!I")
+
+
 def _padded(suite: CipherSuite, inner: bytes) -> bytes:
     pad = _padding_bytes(suite, len(inner))
     # RFC 7296 §3.14: padding content is up to the sender; zeros, then the Pad Length.
+    if pad == 1:  # AES-GCM: just the Pad Length byte
+        return inner + b"\x00"
     return inner + bytes(pad - 1) + bytes([pad - 1])
 
 
 def _payload_header(next_type: int, length: int) -> bytes:
     if length > 0xFFFF:
         raise ValueError(f"payload of {length} bytes exceeds the 16-bit Payload Length")
-    return struct.pack("!BBH", next_type, 0, length)
+    return _PAYLOAD_HEADER.pack(next_type, 0, length)
 
 
 def _sealed(
@@ -205,14 +218,15 @@ def _sealed(
     `skf_fields`, an SKF payload) whose header up to the IV is authenticated as AAD."""
     suite, encr_key, integ_key, random = keys
     plaintext = _padded(suite, inner)
-    length = SK_HEADER_BYTES + len(skf_fields) + suite.iv_bytes + len(plaintext) + suite.icv_bytes
+    iv_bytes = suite.iv_bytes
+    length = SK_HEADER_BYTES + len(skf_fields) + iv_bytes + len(plaintext) + suite.icv_bytes
     total = IKE_HEADER_BYTES + len(lead_payloads) + length
     aad = (
         _lead(header, lead_payloads, encrypted_type, total)
         + _payload_header(first_inner, length)
         + skf_fields
     )
-    return aad + suite.seal(encr_key, integ_key, random(suite.iv_bytes), aad, plaintext)
+    return aad + suite.seal(encr_key, integ_key, random(iv_bytes), aad, plaintext)
 
 
 def protect(
@@ -263,7 +277,7 @@ def protect_fragments(
         # RFC 7383 §2.5: only fragment 1 carries the unencrypted payloads and the type
         # of the first inner payload.
         lead, first = (unencrypted, first_inner) if number == 1 else (b"", PayloadType.NONE)
-        fields = struct.pack("!HH", number, len(chunks))
+        fields = _FRAGMENT_FIELDS.pack(number, len(chunks))
         out.append(_sealed(header, keys, lead, PayloadType.SKF, first, chunk, fields))
     return out
 
@@ -294,39 +308,40 @@ def unprotect(
     (→ `Fragment`). The ICV is checked before the header's Length and the fragment
     numbers are, so a changed byte anywhere outside the payload framing gives
     IntegrityError."""
-    if len(message) < IKE_HEADER_BYTES:
-        raise ParseError(f"IKE message of {len(message)} bytes is shorter than its header")
+    size = len(message)
+    if size < IKE_HEADER_BYTES:
+        raise ParseError(f"IKE message of {size} bytes is shorter than its header")
     kind, at = message[16], IKE_HEADER_BYTES
-    while kind not in (PayloadType.SK, PayloadType.SKF):
-        if kind == PayloadType.NONE:
+    while kind != _SK and kind != _SKF:
+        if kind == _NONE:
             raise ParseError("message carries no SK or SKF payload")
-        if at + PAYLOAD_HEADER_BYTES > len(message):
+        if at + PAYLOAD_HEADER_BYTES > size:
             raise ParseError("truncated payload header before the SK payload")
-        length = struct.unpack_from("!H", message, at + 2)[0]
+        length = message[at + 2] << 8 | message[at + 3]
         if length < PAYLOAD_HEADER_BYTES:
             raise ParseError(f"payload length {length} is below the 4-byte header")
         kind, at = message[at], at + length
-    header_bytes = SK_HEADER_BYTES if kind == PayloadType.SK else SKF_HEADER_BYTES
-    if at + header_bytes > len(message):
+    header_bytes = SK_HEADER_BYTES if kind == _SK else SKF_HEADER_BYTES
+    if at + header_bytes > size:
         raise ParseError("truncated SK/SKF payload header")
-    first_inner, _, payload_length = struct.unpack_from("!BBH", message, at)
-    if payload_length != len(message) - at:
+    first_inner, _, payload_length = _PAYLOAD_HEADER.unpack_from(message, at)
+    if payload_length != size - at:
         # RFC 7296 §3.14 / RFC 7383 §2.5: the encrypted payload is the last one.
         raise ParseError(
             f"encrypted payload length {payload_length} does not reach the end of the "
-            f"message ({len(message) - at} bytes left)"
+            f"message ({size - at} bytes left)"
         )
     aad = message[: at + header_bytes]
     plaintext = suite.open(encr_key, integ_key, aad, message[at + header_bytes :])
-    if struct.unpack_from("!I", message, 24)[0] != len(message):
+    if _LENGTH_FIELD.unpack_from(message, 24)[0] != size:
         raise ParseError("IKE header Length does not match the message size")
     if not plaintext or plaintext[-1] + 1 > len(plaintext):
         raise ParseError("Pad Length exceeds the decrypted data")
     inner = plaintext[: len(plaintext) - plaintext[-1] - 1]
     header, unencrypted = message[:IKE_HEADER_BYTES], message[IKE_HEADER_BYTES:at]
-    if kind == PayloadType.SK:
+    if kind == _SK:
         return Opened(header, unencrypted, first_inner, inner)
-    number, total = struct.unpack_from("!HH", message, at + SK_HEADER_BYTES)
+    number, total = _FRAGMENT_FIELDS.unpack_from(message, at + SK_HEADER_BYTES)
     if not 1 <= number <= total:
         # RFC 7383 §2.6: numbers start at 1 and never exceed Total Fragments.
         raise ParseError(f"fragment number {number} outside 1..{total}")

@@ -5,13 +5,15 @@ protecting and fragmenting messages, the outstanding request, error notifies).""
 
 from __future__ import annotations
 
+import functools
+
 from wansim.crypto import KeyExchangeError
 from wansim.ike import keymat, protection
 from wansim.ike.constants import NAT_T_PORT, NON_ESP_MARKER, ExchangeType, NotifyType, name_of
 from wansim.ike.errors import ParseError, UnsupportedCriticalPayload
 from wansim.ike.events import CryptoOp, DatagramDropped, Event, ExchangeCompleted, NegotiationFailed
 from wansim.ike.message import IkeHeader, Message, parse_payload_chain, serialize_payload_chain
-from wansim.ike.payloads import EncryptedFragment, Notify, Payload
+from wansim.ike.payloads import Encrypted, EncryptedFragment, Notify, Payload
 from wansim.ike.sa_records import (
     _INITIATOR,
     _RESPONSE,
@@ -28,6 +30,14 @@ from wansim.ike.sa_records import (
     _Violation,
 )
 
+# Bound once: attribute access on an Enum class is slow in Python 3.11 (EnumType has a
+# __getattr__), and these are tested for every datagram.
+_ENCRYPTED = (Encrypted, EncryptedFragment)
+_IKE_SA_INIT = ExchangeType.IKE_SA_INIT
+_IKE_INTERMEDIATE = ExchangeType.IKE_INTERMEDIATE
+_CLOSED = State.CLOSED
+_REKEYED = State.REKEYED
+
 _REQUEST_HANDLERS: dict[tuple[State, int], str] = {
     (State.IDLE, ExchangeType.IKE_SA_INIT): "_on_sa_init_request",
     (State.INTERMEDIATE, ExchangeType.IKE_INTERMEDIATE): "_on_intermediate_request",
@@ -39,13 +49,21 @@ _REQUEST_HANDLERS: dict[tuple[State, int], str] = {
 }
 
 
+@functools.lru_cache(maxsize=64)
+def _max_message_bytes(fragment_size: int, address_bytes: int, nat_t: bool) -> int:
+    """`protection.max_message_bytes` for a peer address of `address_bytes` (memoised: the
+    send path asks for every message)."""
+    ip_version = 6 if address_bytes == 16 else 4
+    return protection.max_message_bytes(fragment_size, ip_version=ip_version, nat_t=nat_t)
+
+
 class _Transport:
     """Mixin of `IkeSa`: how requests and responses travel; no exchange logic."""
 
     # --- receive path --------------------------------------------------------------
 
     def _receive(self, data: bytes, addr: Addr, now: float) -> None:
-        if self.state is State.CLOSED:
+        if self.state is _CLOSED:
             self._drop(now, "sa_closed", len(data))
             return
         marker = data[:4] == NON_ESP_MARKER
@@ -69,7 +87,7 @@ class _Transport:
 
     def _generation_for(self, header: IkeHeader) -> _Generation | None:
         """The key generation a message belongs to, by our own SPI in its header."""
-        for gen in (self._gen, *self._old_gens):
+        for gen in (self._gen, *self._old_gens) if self._old_gens else (self._gen,):
             if gen.original_initiator:
                 if header.spi_i == gen.spi_i:
                     return gen
@@ -85,7 +103,7 @@ class _Transport:
         if req is None or header.message_id != req.mid or header.exchange_type != req.exchange:
             self._drop(now, "unexpected_response", len(ike), header_spis=gen.spis)
             return
-        if header.exchange_type == ExchangeType.IKE_SA_INIT:
+        if header.exchange_type == _IKE_SA_INIT:
             inner, ap, total, count = message.payloads, b"", len(ike), 1
         else:
             opened = self._open(gen, message, ike, now)
@@ -109,7 +127,7 @@ class _Transport:
             name_of(ExchangeType, req.exchange),
             req.mid,
             "requester",
-            sum(len(d) for d in req.datagrams),
+            sum(map(len, req.datagrams)),
             total,
             len(req.datagrams),
             count,
@@ -127,7 +145,8 @@ class _Transport:
     ) -> None:
         header = message.header
         mid = header.message_id
-        fragment = message.encrypted if isinstance(message.encrypted, EncryptedFragment) else None
+        last = message.payloads[-1] if message.payloads else None
+        fragment = last if isinstance(last, EncryptedFragment) else None
         if gen.cache is not None and mid == gen.cache.mid:
             if _hash(ike) == gen.cache.fingerprint:
                 # RFC 7296 §2.1 / RFC 7383 §2.6.1: answer a retransmission from the cache.
@@ -140,9 +159,9 @@ class _Transport:
         if mid != gen.peer_mid:
             self._drop(now, "unexpected_message_id", len(ike), header_spis=gen.spis)
             return
-        state = State.REKEYED if gen.retired else self.state
+        state = _REKEYED if gen.retired else self.state
         handler_name = _REQUEST_HANDLERS.get((state, header.exchange_type))
-        if header.exchange_type == ExchangeType.IKE_SA_INIT:
+        if header.exchange_type == _IKE_SA_INIT:
             if handler_name is None:
                 self._drop(now, "unexpected_exchange", len(ike), header_spis=gen.spis)
                 return
@@ -185,7 +204,7 @@ class _Transport:
         """Decrypt an SK message or add an SKF fragment; (inner, A|P, bytes, datagrams)
         once complete, None while fragments are missing or when the datagram is dropped."""
         header = message.header
-        if message.encrypted is None:
+        if not message.payloads or not isinstance(message.payloads[-1], _ENCRYPTED):
             self._drop(now, "unprotected_message", len(ike), header_spis=gen.spis)
             return None
         key = (header.message_id, header.is_response)
@@ -244,7 +263,7 @@ class _Transport:
         else:
             total, count = len(ike), 1
         ap = b""
-        if header.exchange_type == ExchangeType.IKE_INTERMEDIATE:
+        if header.exchange_type == _IKE_INTERMEDIATE:
             ap = opened.int_auth_chunk()
         return inner, ap, total, count
 
@@ -270,16 +289,14 @@ class _Transport:
     def _build(self, gen, exchange, mid, response, payloads) -> tuple[list[bytes], bytes]:
         """IKE messages for `payloads` (fragmented when needed) and their RFC 9242 A|P."""
         header = self._header(gen, exchange, mid, response)
-        if exchange == ExchangeType.IKE_SA_INIT:
+        if exchange == _IKE_SA_INIT:
             return [Message(header, tuple(payloads)).to_bytes()], b""
         suite, encr_key, integ_key = self._own_keys(gen)
         header_bytes = header.to_bytes()
         first_inner, inner = serialize_payload_chain(payloads)
         if self._fragmenting:
-            limit = protection.max_message_bytes(
-                self.config.fragment_size,
-                ip_version=6 if len(_packed(self.remote_addr[0])) == 16 else 4,
-                nat_t=self._floated,
+            limit = _max_message_bytes(
+                self.config.fragment_size, len(_packed(self.remote_addr[0])), self._floated
             )
             messages = protection.protect_fragments(
                 header_bytes,
@@ -298,7 +315,7 @@ class _Transport:
                 )
             ]
         ap = b""
-        if exchange == ExchangeType.IKE_INTERMEDIATE:
+        if exchange == _IKE_INTERMEDIATE:
             ap = protection.int_auth_chunk(header_bytes, first_inner, inner)
         return messages, ap
 
@@ -361,7 +378,7 @@ class _Transport:
                 header.message_id,
                 "responder",
                 total,
-                sum(len(d) for d in datagrams),
+                sum(map(len, datagrams)),
                 count,
                 len(datagrams),
                 now,
@@ -375,7 +392,7 @@ class _Transport:
 
     def _emit(self, gen, exchange, mid, response, datagrams, now, payloads=(), again=False):
         """Queue the datagrams of one message; `payloads` only feed the trace."""
-        port_4500 = self._floated and exchange != ExchangeType.IKE_SA_INIT
+        port_4500 = self._floated and exchange != _IKE_SA_INIT
         dest = self.remote_addr
         if port_4500 and self.initiator and dest[1] != NAT_T_PORT and not response:
             dest = (dest[0], NAT_T_PORT)
@@ -406,7 +423,7 @@ class _Transport:
         """Answer a protocol violation with an error notify and report it."""
         exchange = name_of(ExchangeType, message.header.exchange_type)
         payloads = [Notify(notify)] if notify is not None else []
-        if message.header.exchange_type == ExchangeType.IKE_SA_INIT or gen.keys is not None:
+        if message.header.exchange_type == _IKE_SA_INIT or gen.keys is not None:
             self._respond(gen, message, payloads, now)
         self._events.append(
             NegotiationFailed(

@@ -97,3 +97,33 @@ def test_failover_series_labels_only_strategies_with_several_outcomes(split_run)
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     n = len(_dual(res, "recovered"))
     assert f"dual-tunnel (switched) (n={n})" in legend
+
+
+def test_sweep_table_splits_failover_p99_where_a_strategy_ended_two_ways():
+    import pandas as pd
+
+    from wansim.report.data import ReportData
+    from wansim.report.sections import sweep_table
+
+    rows = [  # (strategy, metric below it, mean s) at each of two grid points
+        ("dual-tunnel", "failover_s.total_s.p99", 170.0),
+        ("dual-tunnel", "failover_total_s_by_outcome.recovered.p99", 2.9),
+        ("dual-tunnel", "failover_total_s_by_outcome.no_survivor.p99", 175.0),
+        ("rehandshake", "failover_s.total_s.p99", 175.3),
+        ("rehandshake", "failover_total_s_by_outcome.recovered.p99", 175.3),
+    ]
+    aggregate = pd.DataFrame(
+        [{"metric": f"strategies.{s}.{m}", "n": 3, "mean": v, "ci_half_width": 0.5,
+          "pop.cores": cores} for cores in (2, 4) for s, m, v in rows]
+    )  # fmt: skip
+    empty = pd.DataFrame()
+    data = ReportData(Path("."), "sweep", "x", "", empty, empty, empty, (),
+                      grid=("pop.cores",), aggregate=aggregate)  # fmt: skip
+    table = sweep_table(data).set_index(["point", "strategy"])
+    assert list(table.columns) == ["runs", "failover p99", "failover p99, no survivor",
+                                   "failover p99, switched"]  # fmt: skip
+    dual = table.xs("dual-tunnel", level="strategy")
+    assert (dual["failover p99, switched"] == "2.90 s ± 500.0 ms").all()
+    assert (dual["failover p99, no survivor"] == "175.00 s ± 500.0 ms").all()
+    rehandshake = table.xs("rehandshake", level="strategy")  # one outcome: not split
+    assert rehandshake[["failover p99, no survivor", "failover p99, switched"]].isna().all().all()

@@ -298,11 +298,24 @@ SWEEP_METRICS = {
 
 
 def sweep_table(data: ReportData) -> pd.DataFrame:
-    """Headline metrics per grid point and strategy: mean ± 95 % CI half-width (n runs)."""
+    """Headline metrics per grid point and strategy: mean ± 95 % CI half-width (n runs).
+
+    A strategy whose failovers ended in more than one way (dual-tunnel: switched vs no
+    survivor) also gets its failover p99 per outcome: the pooled p99 hides the split."""
     agg = data.aggregate
     parts = agg["metric"].str.extract(r"^strategies\.([^.]+)\.(.+)$")
-    rows = agg.assign(strategy=parts[0], name=parts[1].map(SWEEP_METRICS)).dropna(
-        subset=["name"])
+    names = parts[1].map(SWEEP_METRICS)
+    outcome = parts[1].str.extract(r"^failover_total_s_by_outcome\.([^.]+)\.p99$")[0]
+    split = outcome.notna() & (
+        agg.assign(strategy=parts[0], outcome=outcome)
+        .groupby(["strategy", *data.grid], dropna=False)["outcome"]
+        .transform("nunique") > 1
+    )  # fmt: skip
+    names = names.where(~split, [
+        f"failover p99, {plots.outcome_label(s, o)}" if isinstance(o, str) else None
+        for s, o in zip(parts[0], outcome, strict=True)
+    ])  # fmt: skip
+    rows = agg.assign(strategy=parts[0], name=names).dropna(subset=["name"])
     if rows.empty:
         return pd.DataFrame()
     grid = list(data.grid)
@@ -313,7 +326,10 @@ def sweep_table(data: ReportData) -> pd.DataFrame:
     )
     table = rows.pivot_table(index=["point", "strategy", "n"], columns="name", values="value",
                              aggfunc="first", sort=False)
-    table = table[[c for c in SWEEP_METRICS.values() if c in table.columns]]
+    order = [*SWEEP_METRICS.values()]
+    at = order.index("failover p99") + 1
+    order[at:at] = sorted(c for c in table.columns if c.startswith("failover p99, "))
+    table = table[[c for c in order if c in table.columns]]
     table.columns.name = None
     return table.reset_index().rename(columns={"n": "runs"})
 

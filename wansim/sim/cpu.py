@@ -8,6 +8,7 @@ out exact (not sampled), without ticking.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Generator
 from typing import Any, TypeVar
 
@@ -54,14 +55,27 @@ class BinnedIntegral:
 
 
 class CpuPool:
-    """``cores`` identical cores serving jobs first-come first-served."""
+    """``cores`` identical cores serving jobs first-come first-served.
+
+    Jobs are callbacks, not simpy processes: a job that finds a core runs at once and costs
+    two events (its service time and its core's release) where a process holding a
+    ``simpy.Resource`` costs five and a generator. Everything observable happens in the
+    Resource's order, tie-breaks at one instant included, so results are the same:
+
+    * an arrival grants the oldest waiting job a free core (only that one, as
+      ``Resource``'s put queue does); if the arrival itself is granted it runs at once;
+    * a finished job frees its core at once, and one zero-delay event later (the
+      ``Release`` event's turn) the oldest waiting job is granted;
+    * a granted waiting job starts one zero-delay event after its grant.
+    """
 
     def __init__(self, env: simpy.Environment, cores: int, *, resolution_s: float = 60.0) -> None:
         if cores < 1:
             raise ValueError(f"a POP needs at least one core, got {cores!r}")
         self.env = env
         self.cores = cores
-        self._resource = simpy.Resource(env, capacity=cores)
+        self._free = cores
+        self._queue: deque[_Job] = deque()
         self.busy = BinnedIntegral(resolution_s)
         self.queued = BinnedIntegral(resolution_s)
         self._waiting = 0
@@ -81,38 +95,88 @@ class CpuPool:
         self._waiting += delta
         self._waiting_since = now
 
-    def run(self, cost_s: float) -> Generator[Any, Any, float]:
-        """simpy process body: wait for a core, hold it ``cost_s``; returns the wait."""
-        wait_s, _ = yield from self.serve(lambda: (cost_s, None))
-        return wait_s
-
-    def serve(self, work: Callable[[], tuple[float, T]]) -> Generator[Any, Any, tuple[float, T]]:
-        """simpy process body: wait for a core, then run ``work()`` — which returns
-        ``(cost_s, result)`` — and hold the core for ``cost_s``; returns (wait, result).
+    def submit(self, work: Callable[[], tuple[float, T]], done: Callable[[float, T], None]) -> None:
+        """Queue a job: the core that picks it up runs ``work()`` — which returns
+        ``(cost_s, result)`` — and is held ``cost_s``; then ``done(wait_s, result)``.
 
         The work runs when service starts, as in a daemon's job queue: a request is
         parsed and answered by the core that picks it up, not when it arrives.
         """
-        arrived_at = self.env.now
-        with self._resource.request() as request:
-            if not request.triggered:
-                self._set_waiting(+1)
-                yield request
-                self._set_waiting(-1)
-            started_at = self.env.now
-            cost_s, result = work()
-            if cost_s > 0:
-                yield self.env.timeout(cost_s)
-            self.busy.add(started_at, started_at + cost_s)
-        wait_s = started_at - arrived_at
-        self.jobs += 1
-        self.busy_s += cost_s
-        self.wait_s += wait_s
-        return wait_s, result
+        job = _Job(self, self.env.now, work, done)
+        self._queue.append(job)
+        granted = self._grant()
+        if granted is job:
+            self._start(job)
+            return
+        if granted is not None:  # an older job takes the core a release left free
+            self.env.timeout(0).callbacks.append(granted.resume)
+        self._set_waiting(+1)
+
+    def run(self, cost_s: float) -> Generator[Any, Any, float]:
+        """simpy process body: wait for a core, hold it ``cost_s``; returns the wait."""
+        finished = self.env.event()
+        self.submit(lambda: (cost_s, None), lambda wait_s, _: finished.succeed(wait_s))
+        return (yield finished)
 
     def flush(self) -> None:
         """Account the queue up to now (call before reading ``queued``)."""
         self._set_waiting(0)
+
+    # -- job lifecycle ------------------------------------------------------------------
+    def _grant(self) -> _Job | None:
+        """Give a free core to the oldest queued job; the granted job, if any."""
+        if not self._queue or not self._free:
+            return None
+        self._free -= 1
+        return self._queue.popleft()
+
+    def _grant_waiting(self, _event: simpy.Event | None = None) -> None:
+        job = self._grant()
+        if job is not None:
+            self.env.timeout(0).callbacks.append(job.resume)
+
+    def _start(self, job: _Job) -> None:
+        started_at = job.started_at = self.env.now
+        cost_s, job.result = job.work()
+        if cost_s > 0:
+            job.cost_s = cost_s
+            self.env.timeout(cost_s).callbacks.append(job.finish)
+        else:
+            self._finish(job, started_at, 0.0)
+
+    def _finish(self, job: _Job, started_at: float, cost_s: float) -> None:
+        self.busy.add(started_at, started_at + cost_s)
+        self._free += 1
+        self.env.timeout(0).callbacks.append(self._grant_waiting)
+        wait_s = started_at - job.arrived_at
+        self.jobs += 1
+        self.busy_s += cost_s
+        self.wait_s += wait_s
+        job.done(wait_s, job.result)
+
+
+class _Job:
+    """One job's state between its arrival and its end; ``resume``/``finish`` are its
+    simpy callbacks (bound methods: no closure per event)."""
+
+    __slots__ = ("pool", "arrived_at", "work", "done", "started_at", "cost_s", "result")
+
+    def __init__(self, pool: CpuPool, arrived_at: float, work: Callable, done: Callable) -> None:
+        self.pool = pool
+        self.arrived_at = arrived_at
+        self.work = work
+        self.done = done
+        self.started_at = arrived_at
+        self.cost_s = 0.0
+        self.result: Any = None
+
+    def resume(self, _event: simpy.Event) -> None:
+        """A waiting job got its core: it stops waiting and starts."""
+        self.pool._set_waiting(-1)
+        self.pool._start(self)
+
+    def finish(self, _event: simpy.Event) -> None:
+        self.pool._finish(self, self.started_at, self.cost_s)
 
 
 def erlang_c_wait_s(arrival_rate: float, mean_service_s: float, cores: int) -> float:

@@ -177,33 +177,42 @@ class Pop:
         elif self.registry is not None and spis is not None:
             if not self.registry.usable(spis[1], self.code, self.env.now):
                 return self._drop("state_not_here")
-        self.env.process(self._serve(address, data, addr, self._epoch))
+        epoch = self._epoch
+
+        def work() -> tuple[float, list]:
+            return self._work(address, data, addr, epoch)
+
+        def done(wait_s: float, out: list) -> None:
+            self._reply(address, out, wait_s, epoch)
+
+        self.cpu.submit(work, done)
 
     def _drop(self, why: str) -> None:
         self.drops[why] = self.drops.get(why, 0) + 1
 
-    def _serve(self, address: str, data: bytes, addr: Addr, epoch: int):
-        def work() -> tuple[float, list]:
-            if epoch != self._epoch:
-                return 0.0, []
-            responder = self.responders[address]
-            gateway, now = responder.gateway, self.env.now
-            gateway.receive_datagram(data, addr, now, ingress=self.code)
-            out = gateway.datagrams_to_send(now)
-            cost = 0.0
-            exchanges = 0
-            events = []
-            while (event := gateway.next_event()) is not None:
-                events.append(event)
-                if isinstance(event, ExchangeCompleted) and event.side == "responder":
-                    cost += self.costs.cost_s(event.crypto_ops, event.exchange)
-                    exchanges += 1
-            responder.driver.flush()  # re-arm the gateway's timer (half-open expiry)
-            self._note(out, events)
-            self.counters.add(now, exchanges, len(data))
-            return cost, out
+    def _work(self, address: str, data: bytes, addr: Addr, epoch: int) -> tuple[float, list]:
+        """A core picked the datagram up: the gateway handles it; returns (cost, replies)."""
+        if epoch != self._epoch:
+            return 0.0, []
+        responder = self.responders[address]
+        gateway, now = responder.gateway, self.env.now
+        gateway.receive_datagram(data, addr, now, ingress=self.code)
+        out = gateway.datagrams_to_send(now)
+        cost = 0.0
+        exchanges = 0
+        events = []
+        while (event := gateway.next_event()) is not None:
+            events.append(event)
+            if isinstance(event, ExchangeCompleted) and event.side == "responder":
+                cost += self.costs.cost_s(event.crypto_ops, event.exchange)
+                exchanges += 1
+        responder.driver.flush()  # re-arm the gateway's timer (half-open expiry)
+        self._note(out, events)
+        self.counters.add(now, exchanges, len(data))
+        return cost, out
 
-        wait_s, out = yield from self.cpu.serve(work)
+    def _reply(self, address: str, out: list, wait_s: float, epoch: int) -> None:
+        """The core is done: the replies leave (unless the POP died meanwhile)."""
         if epoch != self._epoch or not self.alive:
             return
         for reply, dest in out:

@@ -17,6 +17,7 @@ switch, is the engine's business.
 
 from __future__ import annotations
 
+import functools
 import hmac
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -116,6 +117,16 @@ class IkeSuite:
             + 2 * self.cipher.encr_key_bytes
         )
 
+    @functools.cached_property
+    def key_sizes(self) -> tuple[int, ...]:
+        """Sizes of SK_d, SK_ai, SK_ar, SK_ei, SK_er, SK_pi, SK_pr, in prf+ order."""
+        prf, integ, encr = (
+            self.prf_alg.key_bytes,
+            self.cipher.integ_key_bytes,
+            self.cipher.encr_key_bytes,
+        )
+        return (prf, integ, integ, encr, encr, prf, prf)
+
 
 @dataclass(frozen=True)
 class IkeKeys:
@@ -162,15 +173,7 @@ def split_ike_keys(
 ) -> IkeKeys:
     """{SK_d | SK_ai | SK_ar | SK_ei | SK_er | SK_pi | SK_pr} = prf+(SKEYSEED, Ni | Nr | SPIi |
     SPIr) (RFC 7296 §2.14). `prf_id` overrides the PRF (an IKE rekey uses the old one)."""
-    sizes = (
-        suite.prf_alg.key_bytes,
-        suite.cipher.integ_key_bytes,
-        suite.cipher.integ_key_bytes,
-        suite.cipher.encr_key_bytes,
-        suite.cipher.encr_key_bytes,
-        suite.prf_alg.key_bytes,
-        suite.prf_alg.key_bytes,
-    )
+    sizes = suite.key_sizes
     stream = prf_plus(
         suite.prf if prf_id is None else prf_id,
         skeyseed,

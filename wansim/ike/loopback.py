@@ -64,9 +64,7 @@ class Harness:
             datagrams = ep.datagrams_to_send(self.now)
             if datagrams:
                 self._send(side, datagrams)
-            events = self.events[side]
-            while (event := ep.next_event()) is not None:
-                events.append(event)
+            self.events[side].extend(iter(ep.next_event, None))
 
     def _send(self, side: str, datagrams: list[tuple[bytes, Addr]]) -> None:
         now, wire = self.now, self.wire

@@ -160,6 +160,7 @@ def _walk_chain(
     payload_type = first_type
     end = len(data)
     unpack_header = _PAYLOAD_HEADER.unpack_from
+    parsers = _BODY_PARSERS
     while payload_type != _NONE:
         start = offset
         if end - offset < PAYLOAD_HEADER_BYTES:
@@ -177,32 +178,33 @@ def _walk_chain(
             )
         body = data[offset + PAYLOAD_HEADER_BYTES : offset + length]
         offset += length
-        cls = PAYLOAD_CLASSES.get(payload_type)
-        if cls is None:
-            if flags & 0x80:  # RFC 7296 §2.5: reject the whole message
-                raise UnsupportedCriticalPayload(payload_type)
-            payloads.append(UnknownPayload(payload_type, body))
-            payload_type = next_type
-            continue
-        encrypted = cls in _ENCRYPTED
-        if encrypted and not allow_encrypted:
-            raise _chain_error(payloads, payload_type, start, "inside an encrypted payload")
-        if encrypted and offset != end:
-            raise _chain_error(
-                payloads, payload_type, start, f"{end - offset} bytes follow it; it must be last"
-            )
+        parse = parsers.get(payload_type)
+        if parse is None:
+            encrypted = _ENCRYPTED_CLASSES.get(payload_type)
+            if encrypted is None:
+                if flags & 0x80:  # RFC 7296 §2.5: reject the whole message
+                    raise UnsupportedCriticalPayload(payload_type)
+                payloads.append(UnknownPayload(payload_type, body))
+                payload_type = next_type
+                continue
+            if not allow_encrypted:
+                raise _chain_error(payloads, payload_type, start, "inside an encrypted payload")
+            if offset != end:
+                raise _chain_error(
+                    payloads,
+                    payload_type,
+                    start,
+                    f"{end - offset} bytes follow it; it must be last",
+                )
+            try:
+                payloads.append(encrypted.from_body(body, next_type))
+            except ParseError as error:
+                raise _chain_error(payloads, payload_type, start, str(error)) from None
+            return payloads
         try:
-            if encrypted:
-                payload = cls.from_body(body, next_type)
-            elif cls in _MEMOISED:
-                payload = _parse_memoised(cls, body)
-            else:
-                payload = cls.from_body(body)
+            payloads.append(parse(body))
         except ParseError as error:
             raise _chain_error(payloads, payload_type, start, str(error)) from None
-        payloads.append(payload)
-        if encrypted:
-            return payloads
         payload_type = next_type
     if offset != end:
         raise ParseError(f"{end - offset} trailing bytes after the last payload")
@@ -223,11 +225,15 @@ _MEMOISED = frozenset(
         TrafficSelectorsResponder,
     }
 )
-
-
-@functools.lru_cache(maxsize=4096)
-def _parse_memoised(cls: type[Payload], body: bytes) -> Payload:
-    return cls.from_body(body)
+_ENCRYPTED_CLASSES = {cls.payload_type: cls for cls in _ENCRYPTED}
+# Payload type -> body parser: the class's from_body, memoised (per class) where it pays.
+_BODY_PARSERS = {
+    payload_type: functools.lru_cache(maxsize=1024)(cls.from_body)
+    if cls in _MEMOISED
+    else cls.from_body
+    for payload_type, cls in PAYLOAD_CLASSES.items()
+    if cls not in _ENCRYPTED
+}
 
 
 def _chain_error(parsed: list[Payload], payload_type: int, offset: int, what: str) -> ParseError:

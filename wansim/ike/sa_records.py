@@ -334,15 +334,24 @@ def _ke_method(payloads) -> int | None:
 
 
 def _find(payloads, cls):
-    return next((p for p in payloads if isinstance(p, cls)), None)
+    for p in payloads:
+        if isinstance(p, cls):
+            return p
+    return None
 
 
 def _find_notify(payloads, notify_type: int) -> Notify | None:
-    return next((p for p in payloads if isinstance(p, Notify) and p.type == notify_type), None)
+    for p in payloads:
+        if isinstance(p, Notify) and p.type == notify_type:
+            return p
+    return None
 
 
 def _error_notify(payloads) -> Notify | None:
-    return next((p for p in payloads if isinstance(p, Notify) and 0 < p.type < 16384), None)
+    for p in payloads:
+        if isinstance(p, Notify) and 0 < p.type < 16384:
+            return p
+    return None
 
 
 def _equal(a: bytes, b: bytes) -> bool:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wansim.ike.frozen import fast_init
+
 IkeSpis = tuple[bytes, bytes]
 ChildSpis = tuple[bytes, bytes]
 # A crypto operation the simulation charges CPU time for: (method token, operation),
@@ -20,11 +22,13 @@ ChildSpis = tuple[bytes, bytes]
 CryptoOp = tuple[str, str]
 
 
+@fast_init
 @dataclass(frozen=True)
 class Event:
     """Base class of everything `next_event()` returns."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class ExchangeCompleted(Event):
     """One request/response exchange finished, seen from one side.
@@ -51,6 +55,7 @@ class ExchangeCompleted(Event):
     crypto_ops: tuple[CryptoOp, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True)
 class RequestRetransmitted(Event):
     """A request got no response in time and was sent again (all its fragments)."""
@@ -61,6 +66,7 @@ class RequestRetransmitted(Event):
     at: float
 
 
+@fast_init
 @dataclass(frozen=True)
 class IkeSaEstablished(Event):
     """IKE_AUTH completed: the IKE SA is authenticated and usable."""
@@ -75,6 +81,7 @@ class IkeSaEstablished(Event):
     port: int  # remote UDP port after IKE_SA_INIT: 500, or 4500 after floating
 
 
+@fast_init
 @dataclass(frozen=True)
 class ChildSaEstablished(Event):
     """A Child SA was created (with IKE_AUTH or by CREATE_CHILD_SA)."""
@@ -86,6 +93,7 @@ class ChildSaEstablished(Event):
     traffic_selectors: tuple[tuple[str, ...], tuple[str, ...]] = ((), ())
 
 
+@fast_init
 @dataclass(frozen=True)
 class ChildSaRekeyed(Event):
     """A Child SA was replaced by a new one (CREATE_CHILD_SA with REKEY_SA)."""
@@ -97,6 +105,7 @@ class ChildSaRekeyed(Event):
     ke_methods: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True)
 class IkeSaRekeyed(Event):
     """The IKE SA was replaced by a new one; the old one is deleted after this."""
@@ -107,6 +116,7 @@ class IkeSaRekeyed(Event):
     ke_methods: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True)
 class ChildSaDeleted(Event):
     ike_spis: IkeSpis
@@ -115,6 +125,7 @@ class ChildSaDeleted(Event):
     by_peer: bool
 
 
+@fast_init
 @dataclass(frozen=True)
 class IkeSaDeleted(Event):
     """The IKE SA is gone (Delete exchange, or abandoned after a failure)."""
@@ -125,6 +136,7 @@ class IkeSaDeleted(Event):
     reason: str = "delete"
 
 
+@fast_init
 @dataclass(frozen=True)
 class AuthenticationFailed(Event):
     """IKE_AUTH failed: ``local`` is True when we rejected the peer's AUTH."""
@@ -135,6 +147,7 @@ class AuthenticationFailed(Event):
     reason: str
 
 
+@fast_init
 @dataclass(frozen=True)
 class NegotiationFailed(Event):
     """The peers could not agree (or an exchange was refused).
@@ -152,6 +165,7 @@ class NegotiationFailed(Event):
     local: bool = True  # True: we refused; False: the peer refused
 
 
+@fast_init
 @dataclass(frozen=True)
 class PeerDeclaredDead(Event):
     """Every retransmission of a request went unanswered: the IKE SA is given up."""
@@ -164,6 +178,7 @@ class PeerDeclaredDead(Event):
     first_sent_at: float
 
 
+@fast_init
 @dataclass(frozen=True)
 class CookieDemanded(Event):
     """The responder asked for a COOKIE (stateless DoS protection, RFC 7296 §2.6)."""
@@ -172,6 +187,7 @@ class CookieDemanded(Event):
     at: float
 
 
+@fast_init
 @dataclass(frozen=True)
 class KeyExchangeRedirected(Event):
     """The responder answered INVALID_KE_PAYLOAD naming the method it wants."""
@@ -183,6 +199,7 @@ class KeyExchangeRedirected(Event):
     offered: str
 
 
+@fast_init
 @dataclass(frozen=True)
 class DatagramDropped(Event):
     """A received datagram was discarded; ``trigger`` says why (qlog style)."""

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from wansim.ike.ciphers import CipherSuite, UnsupportedAlgorithm
 from wansim.ike.constants import PrfId
+from wansim.ike.frozen import fast_init
 
 KEY_PAD = b"Key Pad for IKEv2"  # RFC 7296 §2.15, 17 ASCII bytes, no terminator
 PRF_PLUS_MAX_BLOCKS = 255  # RFC 7296 §2.13: the counter is one octet
@@ -33,6 +34,7 @@ class KeyScheduleError(ValueError):
     """A derivation was asked for something the RFCs forbid (e.g. prf+ past 255 blocks)."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class Prf:
     """An HMAC-SHA2 PRF (RFC 4868 §2.1.2): its preferred key length equals its output."""
@@ -94,6 +96,7 @@ def prf_plus(alg: int | Prf, key: bytes, seed: bytes, length: int) -> bytes:
     return bytes(out[:length])
 
 
+@fast_init
 @dataclass(frozen=True)
 class IkeSuite:
     """The IKE SA's negotiated PRF and ENCR/INTEG: they size every SK_* key."""
@@ -128,6 +131,7 @@ class IkeSuite:
         return (prf, integ, integ, encr, encr, prf, prf)
 
 
+@fast_init
 @dataclass(frozen=True)
 class IkeKeys:
     """One IKE SA key set: SK_d, SK_ai/ar (empty for AEAD), SK_ei/er (salt included for
@@ -143,6 +147,7 @@ class IkeKeys:
     suite: IkeSuite
 
 
+@fast_init
 @dataclass(frozen=True)
 class ChildKeys:
     """Child SA keys per direction, in KEYMAT order (RFC 7296 §2.17): initiator-to-responder
@@ -271,6 +276,7 @@ def child_keys(
     )
 
 
+@fast_init
 @dataclass(frozen=True)
 class IntAuthChain:
     """The running IntAuth_iN / IntAuth_rN of RFC 9242 §3.1, one step per IKE_INTERMEDIATE.

@@ -30,6 +30,7 @@ from wansim.ike.constants import (
     name_of,
 )
 from wansim.ike.errors import InvalidMajorVersion, ParseError, UnsupportedCriticalPayload
+from wansim.ike.frozen import fast_init
 from wansim.ike.payloads import (
     PAYLOAD_CLASSES,
     Encrypted,
@@ -61,6 +62,7 @@ _PAYLOAD_TYPES = members(PayloadType)
 P = TypeVar("P", bound=Payload)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IkeHeader:
     """The IKE header. `next_payload` and `length` are filled in by `Message.to_bytes`;
@@ -266,6 +268,7 @@ def serialize_payload_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
     return payloads[0].payload_type, b"".join(parts)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Message:
     """An IKE message: header plus its cleartext payloads; an SK/SKF payload, if any,

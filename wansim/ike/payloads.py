@@ -39,6 +39,7 @@ from wansim.ike.constants import (
     coerce,
 )
 from wansim.ike.errors import ParseError
+from wansim.ike.frozen import fast_init
 from wansim.ike.memo import IdentityMemo
 
 NONCE_MIN_BYTES = 16  # RFC 7296 §3.9
@@ -138,6 +139,7 @@ _TRANSFORM_ID_ENUMS: dict[int, type[IntEnum]] = {
 }
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Attribute:
     """A transform attribute (RFC 7296 §3.3.5): TV form when `value` is an int (16-bit),
@@ -176,6 +178,7 @@ def _parse_attributes(data: bytes) -> tuple[Attribute, ...]:
     return tuple(attributes)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Transform:
     """A transform substructure: one algorithm of one type (RFC 7296 §3.3.2)."""
@@ -243,6 +246,7 @@ def _parse_transform(data: bytes, offset: int) -> tuple[Transform, int, bool]:
 _SPI_SIZES = {ProtocolId.IKE: (0, 8), ProtocolId.AH: (4,), ProtocolId.ESP: (4,)}
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Proposal:
     """A proposal substructure: a protocol, an SPI and its transforms (RFC 7296 §3.3.1)."""
@@ -314,6 +318,7 @@ def _parse_transforms(data: bytes, number: int, count: int) -> tuple[Transform, 
     return tuple(transforms)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class SecurityAssociation(Payload):
     """SA payload: one or more proposals (RFC 7296 §3.3)."""
@@ -349,6 +354,7 @@ class SecurityAssociation(Payload):
 # --- simple payloads ------------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class KeyExchange(Payload):
     """KE payload: method + key exchange data (RFC 7296 §3.4; RFC 9370 renames the
@@ -373,6 +379,7 @@ class KeyExchange(Payload):
         return cls(coerce(KeMethod, method), bytes(body[4:]))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Nonce(Payload):
     """Nonce payload: 16..256 random bytes (RFC 7296 §3.9)."""
@@ -394,6 +401,7 @@ class Nonce(Payload):
         return cls(bytes(body))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Notify(Payload):
     """Notify payload (RFC 7296 §3.10): protocol, optional SPI, type and data."""
@@ -428,6 +436,7 @@ class Notify(Payload):
         )
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _TypedData(Payload):
     """Shared layout of ID and AUTH: one type byte, 3 reserved bytes, data."""
@@ -450,6 +459,7 @@ class _TypedData(Payload):
         return cls(coerce(cls.kind_enum, body[0]), bytes(body[4:]))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IdInitiator(_TypedData):
     """IDi payload: `kind` is the ID type, `data` the identity (RFC 7296 §3.5)."""
@@ -458,6 +468,7 @@ class IdInitiator(_TypedData):
     kind_enum: ClassVar[type[IntEnum]] = IdType
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class IdResponder(_TypedData):
     """IDr payload: `kind` is the ID type, `data` the identity (RFC 7296 §3.5)."""
@@ -466,6 +477,7 @@ class IdResponder(_TypedData):
     kind_enum: ClassVar[type[IntEnum]] = IdType
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Auth(_TypedData):
     """AUTH payload: `kind` is the auth method, `data` the MIC/signature (RFC 7296 §3.8)."""
@@ -474,6 +486,7 @@ class Auth(_TypedData):
     kind_enum: ClassVar[type[IntEnum]] = AuthMethod
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _EncodedData(Payload):
     """Shared layout of CERT and CERTREQ: one encoding byte, then data."""
@@ -491,6 +504,7 @@ class _EncodedData(Payload):
         return cls(coerce(CertEncoding, body[0]), bytes(body[1:]))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Certificate(_EncodedData):
     """CERT payload (RFC 7296 §3.6), e.g. encoding X509_SIGNATURE with DER data."""
@@ -498,6 +512,7 @@ class Certificate(_EncodedData):
     payload_type: ClassVar[int] = PayloadType.CERT
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class CertificateRequest(_EncodedData):
     """CERTREQ payload (RFC 7296 §3.7): data = concatenated SHA-1 hashes of CA keys."""
@@ -505,6 +520,7 @@ class CertificateRequest(_EncodedData):
     payload_type: ClassVar[int] = PayloadType.CERTREQ
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Delete(Payload):
     """Delete payload (RFC 7296 §3.11): no SPI for IKE, 4-byte SPIs for AH/ESP."""
@@ -535,6 +551,7 @@ class Delete(Payload):
         return cls(coerce(ProtocolId, protocol), spis)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class VendorId(Payload):
     """Vendor ID payload: opaque bytes (RFC 7296 §3.12)."""
@@ -557,6 +574,7 @@ _TS_LAYOUT = {TsType.TS_IPV4_ADDR_RANGE: (4, 16), TsType.TS_IPV6_ADDR_RANGE: (16
 IpAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TrafficSelector:
     """One address range with protocol and port range; the TS type follows the
@@ -645,6 +663,7 @@ def _parse_selector(data: bytes, offset: int) -> tuple[TrafficSelector, int]:
     ), offset + size
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class _TrafficSelectors(Payload):
     selectors: tuple[TrafficSelector, ...]
@@ -672,6 +691,7 @@ class _TrafficSelectors(Payload):
         return cls(tuple(selectors))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TrafficSelectorsInitiator(_TrafficSelectors):
     """TSi payload (RFC 7296 §3.13)."""
@@ -679,6 +699,7 @@ class TrafficSelectorsInitiator(_TrafficSelectors):
     payload_type: ClassVar[int] = PayloadType.TSi
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class TrafficSelectorsResponder(_TrafficSelectors):
     """TSr payload (RFC 7296 §3.13)."""
@@ -711,6 +732,7 @@ class _EncryptedBase(Payload):
         return cls.from_body(bytes(data[PAYLOAD_HEADER_BYTES:]), first)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Encrypted(_EncryptedBase):
     """SK payload (RFC 7296 §3.14): IV ‖ ciphertext ‖ ICV, kept opaque."""
@@ -730,6 +752,7 @@ class Encrypted(_EncryptedBase):
 SKF_HEADER_BYTES = 8  # generic header + fragment number + total fragments
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EncryptedFragment(_EncryptedBase):
     """SKF payload (RFC 7383 §2.5): fragment number (from 1), total, then IV ‖
@@ -761,6 +784,7 @@ class EncryptedFragment(_EncryptedBase):
         return cls(number, total, coerce(PayloadType, first_payload), bytes(body[4:]))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class UnknownPayload(Payload):
     """A payload type this codec does not model, sent with the critical bit clear

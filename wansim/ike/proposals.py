@@ -37,6 +37,7 @@ from wansim.ike.constants import (
     TransformType,
     name_of,
 )
+from wansim.ike.frozen import fast_init
 from wansim.ike.memo import IdentityMemo
 from wansim.ike.payloads import Proposal, SecurityAssociation, Transform
 
@@ -156,6 +157,7 @@ def _valid_tokens(protocol: ProtocolId) -> str:
     return ", ".join(_all_tokens(protocol)) + ", none, ke1_<method>..ke7_<method>, keN_none"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ProposalSpec:
     """One configured proposal: a protocol and its transforms grouped by type in wire
@@ -340,6 +342,7 @@ def sa_payload(
 # --- the negotiated result -------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ChosenProposal:
     """What was negotiated: one algorithm per type, and the additional key exchanges in

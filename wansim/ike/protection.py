@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from wansim.ike.ciphers import CipherSuite, IntegrityError
 from wansim.ike.constants import IKE_HEADER_BYTES, PAYLOAD_HEADER_BYTES, PayloadType
 from wansim.ike.errors import ParseError
+from wansim.ike.frozen import fast_init
 
 __all__ = [
     "Fragment",
@@ -63,6 +64,7 @@ class ReassemblyError(ParseError):
     """A verified fragment that the reassembly buffer refuses (limits, stale total)."""
 
 
+@fast_init
 @dataclass(frozen=True)
 class Opened:
     """A decrypted SK message (or a reassembled fragmented one).
@@ -83,6 +85,7 @@ class Opened:
         return int_auth_chunk(self.header, self.first_inner, self.inner, self.unencrypted)
 
 
+@fast_init
 @dataclass(frozen=True)
 class Fragment:
     """One verified and decrypted SKF fragment (RFC 7383 §2.5)."""

@@ -18,6 +18,7 @@ from wansim.ike import keymat
 from wansim.ike.config import IkeConfig
 from wansim.ike.constants import ExchangeType, HashAlgorithm, HeaderFlag, NotifyType
 from wansim.ike.events import CryptoOp, Event
+from wansim.ike.frozen import fast_init
 from wansim.ike.memo import IdentityMemo
 from wansim.ike.message import IkeHeader, Message, describe_payload
 from wansim.ike.negotiation import all_ke_tokens, has_addke, identity, sa_payload, selectors
@@ -81,6 +82,7 @@ class _Violation(Exception):
 # --- small records -----------------------------------------------------------------
 
 
+@fast_init
 @dataclass(frozen=True)
 class WireMessage:
     """One IKE message put on the wire (all its fragments), for traces and the CLI."""
@@ -101,6 +103,7 @@ class WireMessage:
         return sum(self.fragment_bytes)
 
 
+@fast_init
 @dataclass(frozen=True)
 class ChildSa:
     """An installed Child SA (ESP): SPIs, traffic selectors and keys, from our side."""
@@ -129,6 +132,7 @@ class ChildSa:
         return (k.er, k.ar) if self.initiator else (k.ei, k.ai)
 
 
+@fast_init
 @dataclass(frozen=True)
 class KeySet:
     """One IKE SA key set, in derivation order (for Wireshark decryption tables)."""
@@ -207,6 +211,7 @@ class _Rekey:
     remote_ts: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True)
 class _Fixed:
     """What an `IkeSa` derives from its config alone: the retransmission schedule, the key

@@ -1,0 +1,100 @@
+"""The engine's speed helpers change nothing observable: `fast_init` builds the same
+objects as the `__init__` dataclasses writes, and `IdentityMemo` answers by identity only."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+import pytest
+
+from wansim.ike.events import ExchangeCompleted
+from wansim.ike.frozen import fast_init
+from wansim.ike.memo import IdentityMemo
+from wansim.ike.payloads import EncryptedFragment, IdInitiator, Notify
+
+
+def _zoo():
+    """Frozen dataclasses of every shape: defaults, factories, init=False, slots,
+    inheritance, keyword-only fields, __post_init__ checks."""
+
+    @dataclasses.dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: bytes = b"x"
+        c: list = dataclasses.field(default_factory=list)
+        d: int = dataclasses.field(default=3, init=False)
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Slotted:
+        a: int
+        b: tuple = ()
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("a must not be negative")
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Child(Slotted):
+        c: str = "s"
+
+    @dataclasses.dataclass(frozen=True, kw_only=True)
+    class KeywordOnly:
+        a: int
+        b: int = 2
+
+    return Plain, Slotted, Child, KeywordOnly
+
+
+CALLS = [
+    ("Plain", (1,), {}),
+    ("Plain", (1, b"y", [1]), {}),
+    ("Slotted", (2,), {"b": (1,)}),
+    ("Child", (1, (), "z"), {}),
+    ("KeywordOnly", (), {"a": 1}),
+]
+
+
+@pytest.mark.parametrize(("name", "args", "kwargs"), CALLS)
+def test_fast_init_builds_what_the_dataclass_init_builds(name, args, kwargs):
+    reference = {c.__name__: c for c in _zoo()}[name]
+    fast = fast_init({c.__name__: c for c in _zoo()}[name])
+    expected, got = reference(*args, **kwargs), fast(*args, **kwargs)
+    assert repr(got) == repr(expected)
+    assert dataclasses.astuple(got) == dataclasses.astuple(expected)
+    assert _parameters(fast) == _parameters(reference)
+
+
+def _parameters(cls) -> list[tuple]:
+    return [(p.name, p.kind, repr(p.default)) for p in inspect.signature(cls).parameters.values()]
+
+
+def test_fast_init_keeps_checks_and_argument_errors():
+    plain, slotted, *_ = (fast_init(c) for c in _zoo())
+    with pytest.raises(ValueError, match="negative"):
+        slotted(-1)
+    with pytest.raises(TypeError, match="missing 1 required positional argument: 'a'"):
+        plain()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plain(1).a = 2
+    with pytest.raises(TypeError, match="not a frozen dataclass"):
+        fast_init(dataclasses.dataclass(type("Loose", (), {"__annotations__": {"a": int}})))
+
+
+def test_engine_records_keep_their_checks_and_equality():
+    with pytest.raises(ValueError, match="fragment 3 of 2"):
+        EncryptedFragment(3, 2, 0, b"")
+    assert Notify(16388) == Notify(16388, b"", 0, b"")
+    assert IdInitiator(2, b"x") == dataclasses.replace(IdInitiator(2, b"y"), data=b"x")
+    event = ExchangeCompleted("IKE_AUTH", 1, "requester", 10, 20, 1, 1, 0.0, 0.1, 0.1)
+    assert event.transmissions == 1 and event.crypto_ops == ()
+
+
+def test_identity_memo_answers_the_same_object_only():
+    calls = []
+    memo = IdentityMemo(lambda t: calls.append(t) or len(t), size=2)
+    a, b = tuple([1, 2]), tuple([1, 2])  # equal, but two objects
+    assert memo(a) == memo(a) == 2 and len(calls) == 1
+    assert memo(b) == 2 and len(calls) == 2
+    memo((3,))  # a third object: the memo starts over rather than grow
+    assert memo(a) == 2 and len(calls) == 4

@@ -1,0 +1,78 @@
+"""A faster `__init__` for the engine's frozen dataclasses.
+
+The `__init__` that `dataclasses` writes for a frozen class stores every field with
+`object.__setattr__`, a generic attribute lookup per field and call (it has to step
+around the class's own `__setattr__`, which refuses). The engine builds about a hundred
+such records per handshake (headers, payloads, events), so `fast_init` writes that
+`__init__` again, storing each field straight through its slot descriptor (or through
+one bound `object.__setattr__` when the class has no slots). Signature, defaults,
+default factories, keyword-only fields and the `__post_init__` call stay as they were,
+and so do the objects, their equality, hash and repr.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TypeVar
+
+T = TypeVar("T", bound=type)
+
+
+class _Factory:
+    """Default of a parameter whose field has a default factory (shown as in dataclasses)."""
+
+    def __repr__(self) -> str:
+        return "<factory>"
+
+
+_FACTORY = _Factory()
+
+
+def fast_init(cls: T) -> T:
+    """Class decorator, placed above `@dataclass(frozen=True, ...)`."""
+    if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
+        raise TypeError(f"{cls.__name__} is not a frozen dataclass")
+    namespace: dict = {"_MISSING": _FACTORY, "_set": object.__setattr__}
+    params, keyword_only, body = ["self"], [], []
+    for f in dataclasses.fields(cls):
+        name, value, default = f.name, f.name, ""
+        if f.default is not dataclasses.MISSING:
+            namespace[f"_default_{name}"] = f.default
+            default = f"=_default_{name}"
+            if not f.init:
+                value = f"_default_{name}"
+        elif f.default_factory is not dataclasses.MISSING:
+            namespace[f"_factory_{name}"] = f.default_factory
+            default = "=_MISSING"
+            value = f"_factory_{name}() if {name} is _MISSING else {name}"
+            if not f.init:
+                value = f"_factory_{name}()"
+        elif not f.init:
+            continue  # no default: left for __post_init__, as dataclasses does
+        if f.init:
+            (keyword_only if f.kw_only else params).append(f"{name}{default}")
+        slot = _slot(cls, name)
+        if slot is not None:
+            namespace[f"_set_{name}"] = slot.__set__
+            body.append(f"    _set_{name}(self, {value})")
+        else:
+            body.append(f"    _set(self, {name!r}, {value})")
+    if keyword_only:
+        params += ["*", *keyword_only]
+    if hasattr(cls, "__post_init__"):
+        body.append("    self.__post_init__()")
+    source = f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    exec(source, namespace)  # how dataclasses itself writes __init__
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init
+    return cls
+
+
+def _slot(cls: type, name: str):
+    """The slot descriptor that stores field `name`, or None (it lives in `__dict__`)."""
+    for klass in cls.__mro__:
+        attribute = klass.__dict__.get(name)
+        if attribute is not None:
+            return attribute if type(attribute).__name__ == "member_descriptor" else None
+    return None

@@ -24,17 +24,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import numpy as np
 import simpy
 
 from wansim.net.anycast import NO_POP
-from wansim.net.paths import Path, wire_bytes
+from wansim.net.paths import IPV4_HEADER_BYTES, UDP_HEADER_BYTES, Path, ip_fragment_count
 from wansim.net.routing import AnycastRouting, FailureKind, RouteChange
 from wansim.net.world import World
 
 Addr = tuple[str, int]
 Handler = Callable[[bytes, Addr], None]
+_IP_UDP_HEADER_BYTES = IPV4_HEADER_BYTES + UDP_HEADER_BYTES
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,8 @@ class Network:
         self._handlers: dict[tuple[str, int | None], Handler] = {}
         self._located: dict[str, tuple[str, int | str]] = {}  # memo: ip -> location
         self._paths: dict[tuple, Path] = {}  # memo: the fixed part of each path
+        self._site_pop: dict[tuple[int, int], Path] = {}  # the same for the busiest kind
+        self._pop_codes = tuple(world.pops.codes)
         n = len(world.sites)
         self._uplink_free_at = [0.0] * n  # lists: scalar access is faster than numpy's
         self._downlink_free_at = [0.0] * n
@@ -142,37 +146,45 @@ class Network:
     def _send(self, origin: Endpoint, data: bytes, src: Addr, dst: Addr) -> None:
         now = self.env.now
         size = len(data)
-        try:
-            dst_kind, dst_where = self._locate(dst[0])
-        except (KeyError, ValueError):
-            self._drop(now, src, dst, size, 1, "no-route")
-            return
+        dst_ip = dst[0]
+        located = self._located.get(dst_ip)
+        if located is None:
+            try:
+                located = self._locate(dst_ip)
+            except (KeyError, ValueError):
+                self._drop(now, src, dst, size, 1, "no-route")
+                return
+        dst_kind, dst_where = located
         src_kind, src_index = origin.location
-        if src_kind == "pop" and not self.routing.healthy[src_index]:
+        routing = self.routing
+        if src_kind == "pop" and not routing.healthy[src_index]:
             self._drop(now, src, dst, size, 1, "pop-down")  # a dead POP sends nothing
             return
-        handler_key: tuple[str, int | None] = (dst[0], None)
+        handler_key: tuple[str, int | None] = (dst_ip, None)
         if dst_kind == "anycast":
             if src_kind != "site":
                 self._drop(now, src, dst, size, 1, "no-route")
                 return
-            pop = self.routing.pop_at(dst[0], src_index, now)
+            pop = routing.pop_at(dst_ip, src_index, now)
             if pop == NO_POP:
                 self._drop(now, src, dst, size, 1, "blackholed")
                 return
-            dst_kind, dst_where, handler_key = "pop", pop, (dst[0], pop)
+            dst_kind, dst_where, handler_key = "pop", pop, (dst_ip, pop)
         path, pop_index = self._path(src_kind, src_index, dst_kind, int(dst_where))
         if path is None:  # site to site while either site's POP route is down
             self._drop(now, src, dst, size, 1, "blackholed")
             return
 
-        k = path.fragments(size)
+        mtu = path.mtu_bytes
+        # one IPv4 packet (the usual case) needs no fragment arithmetic
+        k = 1 if size + _IP_UDP_HEADER_BYTES <= mtu else ip_fragment_count(size, mtu)
         up = src_index if src_kind == "site" else None
         down = int(dst_where) if dst_kind == "site" else None
-        serialization_s = wire_bytes(size, path.mtu_bytes) * 8 / path.bandwidth_bps
+        serialization_s = (size + UDP_HEADER_BYTES + k * IPV4_HEADER_BYTES) * 8 / path.bandwidth_bps
         depart_at = now
         if up is not None:  # the datagram occupies the site's uplink even if lost later
-            depart_at = max(now, self._uplink_free_at[up]) + serialization_s
+            free_at = self._uplink_free_at[up]
+            depart_at = (now if now > free_at else free_at) + serialization_s
             self._uplink_free_at[up] = depart_at
         if k > 1 and path.drops_fragments:
             self._drop(now, src, dst, size, k, "fragments-dropped")
@@ -184,12 +196,12 @@ class Network:
         jitter = float(rng.exponential(path.jitter_s)) if path.jitter_s > 0 else 0.0
         arrive_at = depart_at + path.delay_s + jitter
         if down is not None:
-            arrive_at = max(arrive_at, self._downlink_free_at[down]) + serialization_s
+            free_at = self._downlink_free_at[down]
+            arrive_at = (arrive_at if arrive_at > free_at else free_at) + serialization_s
             self._downlink_free_at[down] = arrive_at
-        pop_code = self.world.pops.codes[pop_index] if pop_index is not None else None
-        timeout = self.env.timeout(arrive_at - now)
-        timeout.callbacks.append(
-            lambda _e: self._deliver(data, src, dst, handler_key, now, k, pop_code)
+        pop_code = self._pop_codes[pop_index] if pop_index is not None else None
+        self.env.timeout(arrive_at - now).callbacks.append(
+            partial(self._deliver, data, src, dst, handler_key, now, k, pop_code)
         )
 
     def _rng_of(self, site: int | None) -> np.random.Generator:
@@ -210,11 +222,11 @@ class Network:
     def _path(
         self, src_kind: str, src: int, dst_kind: str, dst: int
     ) -> tuple[Path | None, int | None]:
-        w = self.world
         if src_kind == "site" and dst_kind == "pop":
-            return self._memo(("site-pop", src, dst), lambda: w.site_pop_path(src, dst)), dst
+            return self._site_pop_path(src, dst), dst
         if src_kind == "pop" and dst_kind == "site":
-            return self._memo(("site-pop", dst, src), lambda: w.site_pop_path(dst, src)), src
+            return self._site_pop_path(dst, src), src
+        w = self.world
         if src_kind == "pop" and dst_kind == "pop":
             return self._memo(("pop-pop", src, dst), lambda: w.pop_pop_path(src, dst)), dst
         # site to site: via each site's current POP for the first anycast address
@@ -226,13 +238,20 @@ class Network:
         key = ("site-site", src, dst, *via)
         return self._memo(key, lambda: w.site_site_path(src, dst, via)), None
 
+    def _site_pop_path(self, site: int, pop: int) -> Path:
+        """The path between a site and a POP (either way: it is symmetric), memoised."""
+        path = self._site_pop.get((site, pop))
+        if path is None:
+            path = self._site_pop[(site, pop)] = self.world.site_pop_path(site, pop)
+        return path
+
     def _memo(self, key: tuple, build: Callable[[], Path]) -> Path:
         path = self._paths.get(key)
         if path is None:
             path = self._paths[key] = build()
         return path
 
-    def _deliver(self, data, src, dst, handler_key, sent_at, k, pop_code) -> None:
+    def _deliver(self, data, src, dst, handler_key, sent_at, k, pop_code, _event=None) -> None:
         now = self.env.now
         target_pop = handler_key[1]
         if target_pop is None:

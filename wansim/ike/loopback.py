@@ -91,9 +91,10 @@ class Harness:
         responder's."""
         self.flush()
         queue = self._queue
+        endpoints = (("i", self.initiator), ("r", self.responder))
         for _ in range(max_steps):
             at, what = (queue[0][0], "deliver") if queue else (None, None)
-            for side, ep in (("i", self.initiator), ("r", self.responder)):
+            for side, ep in endpoints:
                 timer = ep.get_timer()
                 if timer is not None:
                     timer = max(timer, self.now)

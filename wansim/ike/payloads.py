@@ -37,6 +37,7 @@ from wansim.ike.constants import (
     TransformType,
     TsType,
     coerce,
+    members,
 )
 from wansim.ike.errors import ParseError
 from wansim.ike.frozen import fast_init
@@ -51,6 +52,9 @@ _ATTRIBUTE_TV = 0x8000  # AF bit: Type/Value format (RFC 7296 §3.3.5)
 
 
 # Precompiled layouts: the engine encodes and parses every message with these.
+# What coerce() looks up, bound once for the payloads every message carries.
+_PAYLOAD_TYPES = members(PayloadType)
+_KE_METHODS = members(KeMethod)
 _GENERIC = struct.Struct("!BBH")  # generic payload header, also Notify/Delete/KE fields
 _TYPE_BYTE = struct.Struct("!B3x")  # ID, AUTH and TS payloads: a byte, 3 reserved
 _TRANSFORM = struct.Struct("!BBHBBH")
@@ -113,10 +117,11 @@ class Payload:
 
     def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
         body = self.body()
+        next_payload = self.chain_next(next_payload)
         try:
-            return _GENERIC.pack(self.chain_next(next_payload), 0, 4 + len(body)) + body
+            return _GENERIC.pack(next_payload, 0, 4 + len(body)) + body
         except struct.error:  # out of range: let payload_header say which way
-            return payload_header(self.chain_next(next_payload), len(body)) + body
+            return payload_header(next_payload, len(body)) + body
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Self:
@@ -376,7 +381,7 @@ class KeyExchange(Payload):
         if len(body) < 4:
             _need(body, 4, "KE payload body")
         method = body[0] << 8 | body[1]
-        return cls(coerce(KeMethod, method), bytes(body[4:]))
+        return cls(_KE_METHODS.get(method, method), bytes(body[4:]))
 
 
 @fast_init
@@ -746,7 +751,7 @@ class Encrypted(_EncryptedBase):
 
     @classmethod
     def from_body(cls, body: bytes, first_payload: int = PayloadType.NONE) -> Self:
-        return cls(coerce(PayloadType, first_payload), bytes(body))
+        return cls(_PAYLOAD_TYPES.get(first_payload, first_payload), bytes(body))
 
 
 SKF_HEADER_BYTES = 8  # generic header + fragment number + total fragments
@@ -777,11 +782,12 @@ class EncryptedFragment(_EncryptedBase):
     @classmethod
     def from_body(cls, body: bytes, first_payload: int = PayloadType.NONE) -> Self:
         _need(body, 4, "SKF payload body")
-        number, total = struct.unpack_from("!HH", body)
+        number, total = _ATTRIBUTE.unpack_from(body)  # two 16-bit fields
         # RFC 7383 §2.5: numbering starts at 1 and never exceeds the total.
         if not 1 <= number <= total:
             raise ParseError(f"SKF: fragment number {number} of total {total}")
-        return cls(number, total, coerce(PayloadType, first_payload), bytes(body[4:]))
+        first = _PAYLOAD_TYPES.get(first_payload, first_payload)
+        return cls(number, total, first, bytes(body[4:]))
 
 
 @fast_init

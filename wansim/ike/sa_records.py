@@ -311,8 +311,13 @@ def _hash(data: bytes) -> bytes:
 
 def _nat_hash(spi_i: bytes, spi_r: bytes, addr: Addr) -> bytes:
     """NAT_DETECTION_*_IP data: SHA-1(SPIi | SPIr | IP | port) (RFC 7296 §2.23)."""
-    ip = _packed(addr[0])
-    return hashlib.sha1(spi_i + spi_r + ip + addr[1].to_bytes(2, "big")).digest()
+    return hashlib.sha1(spi_i + spi_r + _address_and_port(addr)).digest()
+
+
+@functools.lru_cache(maxsize=4096)
+def _address_and_port(addr: Addr) -> bytes:
+    """IP | port as NAT-D hashes them (memoised: a pure function of its argument)."""
+    return _packed(addr[0]) + addr[1].to_bytes(2, "big")
 
 
 @functools.lru_cache(maxsize=4096)

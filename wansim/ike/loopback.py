@@ -60,11 +60,14 @@ class Harness:
 
     def flush(self) -> None:
         """Move every endpoint's output onto the wire and its events into `events`."""
-        for side, ep in (("i", self.initiator), ("r", self.responder)):
-            datagrams = ep.datagrams_to_send(self.now)
-            if datagrams:
-                self._send(side, datagrams)
-            self.events[side].extend(iter(ep.next_event, None))
+        self._flush("i", self.initiator)
+        self._flush("r", self.responder)
+
+    def _flush(self, side: str, ep: Any) -> None:
+        datagrams = ep.datagrams_to_send(self.now)
+        if datagrams:
+            self._send(side, datagrams)
+        self.events[side].extend(iter(ep.next_event, None))
 
     def _send(self, side: str, datagrams: list[tuple[bytes, Addr]]) -> None:
         now, wire = self.now, self.wire
@@ -91,11 +94,14 @@ class Harness:
         responder's."""
         self.flush()
         queue = self._queue
-        endpoints = (("i", self.initiator), ("r", self.responder))
+        endpoints = {"i": self.initiator, "r": self.responder}
+        # An endpoint's timer and output change only when it is driven; only a tamper
+        # hook could drive the other one meanwhile, so with one, ask both every step.
+        timers = {side: ep.get_timer() for side, ep in endpoints.items()}
         for _ in range(max_steps):
             at, what = (queue[0][0], "deliver") if queue else (None, None)
-            for side, ep in endpoints:
-                timer = ep.get_timer()
+            for side in ("i", "r"):
+                timer = timers[side]
                 if timer is not None:
                     timer = max(timer, self.now)
                     if at is None or timer < at:
@@ -107,11 +113,16 @@ class Harness:
                 return
             self.now = at
             if what == "deliver":
-                _, _, target, data, addr = heapq.heappop(queue)
-                self.endpoint(target).receive_datagram(data, addr, self.now)
+                _, _, what, data, addr = heapq.heappop(queue)
+                endpoints[what].receive_datagram(data, addr, self.now)
             else:
-                self.endpoint(what).handle_timer(self.now)
-            self.flush()
+                endpoints[what].handle_timer(self.now)
+            if self.tamper is None:
+                self._flush(what, endpoints[what])
+                timers[what] = endpoints[what].get_timer()
+            else:
+                self.flush()
+                timers = {side: ep.get_timer() for side, ep in endpoints.items()}
         raise RuntimeError("harness did not settle: an endpoint keeps producing work")
 
     def of_type(self, side: str, cls: type) -> list:

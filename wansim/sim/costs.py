@@ -92,7 +92,7 @@ class CostProfile(BaseModel):
 class CostTable:
     """Looks up simulated CPU seconds for operations and exchanges; immutable."""
 
-    __slots__ = ("profile", "_ops", "_exchanges")
+    __slots__ = ("profile", "_ops", "_exchanges", "_totals")
 
     def __init__(self, profile: CostProfile) -> None:
         self.profile = profile
@@ -103,6 +103,7 @@ class CostTable:
             for op, s in ops.items()
         }
         self._exchanges = {name: s * k for name, s in profile.exchange_s.items()}
+        self._totals: dict[tuple, float] = {}  # memo of cost_s: a run asks a handful of sums
         unknown = sorted(set(self._exchanges) - set(EXCHANGES))
         if unknown:
             raise CostProfileError(f"unknown exchange type(s) in cost profile: {unknown}")
@@ -165,6 +166,15 @@ class CostTable:
         self, operations: Iterable[tuple[str, str]] = (), exchange: str | None = None
     ) -> float:
         """Total CPU seconds for some crypto operations plus (optionally) one exchange."""
+        if type(operations) is not tuple:  # only a tuple is a safe memo key
+            return self._total_s(operations, exchange)
+        key = (operations, exchange)
+        total = self._totals.get(key)
+        if total is None:
+            total = self._totals[key] = self._total_s(operations, exchange)
+        return total
+
+    def _total_s(self, operations: Iterable[tuple[str, str]], exchange: str | None) -> float:
         total = sum(self.operation_s(t, o) for t, o in operations)
         if exchange is not None:
             total += self.exchange_cost_s(exchange)

@@ -38,16 +38,18 @@ class EngineDriver:
 
     def flush(self) -> None:
         """Hand the endpoint's pending output to the owner and re-arm the timer."""
-        now = self.env.now
-        datagrams = self.endpoint.datagrams_to_send(now)
+        endpoint = self.endpoint
+        datagrams = endpoint.datagrams_to_send(self.env.now)
         events = []
-        while (event := self.endpoint.next_event()) is not None:
+        while (event := endpoint.next_event()) is not None:
             events.append(event)
         if datagrams or events:
             self._on_output(datagrams, events)
-        self._arm()
+        self.rearm()
 
-    def _arm(self) -> None:
+    def rearm(self) -> None:
+        """Make sure a wake-up is pending for the endpoint's timer (for an owner that
+        drained the endpoint's output itself)."""
         at = self.endpoint.get_timer()
         if at is None:
             return

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from wansim.sim.cpu import CpuPool
+from wansim.sim.cpu import CpuPool, padded
 
 HANDSHAKE_COLUMNS = (
     "strategy",
@@ -79,21 +79,24 @@ class HandshakeRecord:
 
 
 class PopCounters:
-    """Per-bin exchange and byte counts of one POP (CPU integrals live in its pool)."""
+    """Per-bin exchange and byte counts of one POP (CPU integrals live in its pool).
+
+    Python lists while the run adds to them: cheaper per datagram than numpy scalars.
+    """
 
     __slots__ = ("resolution_s", "exchanges", "bytes")
 
     def __init__(self, resolution_s: float) -> None:
         self.resolution_s = resolution_s
-        self.exchanges = np.zeros(64)
-        self.bytes = np.zeros(64)
+        self.exchanges: list[float] = []
+        self.bytes: list[float] = []
 
     def add(self, at: float, exchanges: int, n_bytes: int) -> None:
         i = int(at // self.resolution_s)
         if i >= len(self.exchanges):
-            size = max(2 * len(self.exchanges), i + 1)
-            self.exchanges = _grown(self.exchanges, size)
-            self.bytes = _grown(self.bytes, size)
+            grow = [0.0] * (i + 1 - len(self.exchanges))
+            self.exchanges.extend(grow)
+            self.bytes.extend(grow)
         self.exchanges[i] += exchanges
         self.bytes[i] += n_bytes
 
@@ -175,39 +178,31 @@ class MetricsRecorder:
         # the last bin may be shorter than the resolution
         widths = np.minimum(starts + res, self.duration_s) - starts
         widths[widths <= 0] = res
-        frames = []
-        for pop in sorted(self._pops):
+        pops = sorted(self._pops)
+        if not pops:
+            return pd.DataFrame(columns=list(POP_LOAD_COLUMNS))
+        # one POP per row of each matrix: one frame in the end, not one per POP
+        exchanges, busy, queued, signalling, cores = [], [], [], [], []
+        for pop in pops:
             counters, cpu = self._pops[pop]
             cpu.flush()
-            frames.append(
-                pd.DataFrame(
-                    {
-                        "strategy": self.strategy,
-                        "pop": pop,
-                        "at": starts,
-                        "exchanges_per_s": _bins(counters.exchanges, n_bins) / widths,
-                        "cpu_utilisation": cpu.busy.per_bin(n_bins) / (widths * cpu.cores),
-                        "queue_length": cpu.queued.per_bin(n_bins) / widths,
-                        "signalling_bytes_per_s": _bins(counters.bytes, n_bins) / widths,
-                    }
-                )
-            )
-        if not frames:
-            return pd.DataFrame(columns=list(POP_LOAD_COLUMNS))
-        return pd.concat(frames, ignore_index=True)
-
-
-def _grown(values: np.ndarray, size: int) -> np.ndarray:
-    out = np.zeros(size)
-    out[: len(values)] = values
-    return out
-
-
-def _bins(values: np.ndarray, n_bins: int) -> np.ndarray:
-    out = np.zeros(n_bins)
-    n = min(n_bins, len(values))
-    out[:n] = values[:n]
-    return out
+            exchanges.append(padded(counters.exchanges, n_bins))
+            busy.append(cpu.busy.per_bin(n_bins))
+            queued.append(cpu.queued.per_bin(n_bins))
+            signalling.append(padded(counters.bytes, n_bins))
+            cores.append(cpu.cores)
+        per_pop = np.array(cores)[:, None]
+        return pd.DataFrame(
+            {
+                "strategy": self.strategy,
+                "pop": np.repeat(np.array(pops, dtype=object), n_bins),
+                "at": np.tile(starts, len(pops)),
+                "exchanges_per_s": (np.array(exchanges) / widths).ravel(),
+                "cpu_utilisation": (np.array(busy) / (widths * per_pop)).ravel(),
+                "queue_length": (np.array(queued) / widths).ravel(),
+                "signalling_bytes_per_s": (np.array(signalling) / widths).ravel(),
+            }
+        )
 
 
 def _stats(values: pd.Series) -> dict[str, float | None]:

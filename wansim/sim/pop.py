@@ -206,7 +206,7 @@ class Pop:
             if isinstance(event, ExchangeCompleted) and event.side == "responder":
                 cost += self.costs.cost_s(event.crypto_ops, event.exchange)
                 exchanges += 1
-        responder.driver.flush()  # re-arm the gateway's timer (half-open expiry)
+        responder.driver.rearm()  # the gateway's timer (half-open expiry)
         self._note(out, events)
         self.counters.add(now, exchanges, len(data))
         return cost, out

@@ -12,6 +12,7 @@ import struct
 from wansim.ike import keymat
 from wansim.ike.ciphers import CipherSuite
 from wansim.ike.constants import ADDKE_TYPES, IdType, KeMethod, TransformType
+from wansim.ike.memo import IdentityMemo
 from wansim.ike.payloads import Proposal, SecurityAssociation, TrafficSelector, transforms_bytes
 from wansim.ike.proposals import (
     ChosenProposal,
@@ -105,9 +106,19 @@ _TEXTS: dict[tuple, tuple[str, ...]] = {}
 
 def _selectors_key(*groups) -> tuple | None:
     try:
-        return tuple(tuple(s.to_bytes() for s in group) for group in groups)
+        return tuple(
+            _selectors_wire(group) if type(group) is tuple else _wire(group) for group in groups
+        )
     except (ValueError, TypeError, struct.error):  # not encodable: compute, do not memoise
         return None
+
+
+def _wire(selectors) -> tuple[bytes, ...]:
+    return tuple(s.to_bytes() for s in selectors)
+
+
+# The same selector tuples come back in every handshake (config, memoised parses).
+_selectors_wire = IdentityMemo(_wire)
 
 
 _MISSING = object()

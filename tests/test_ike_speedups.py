@@ -11,6 +11,7 @@ import pytest
 from wansim.ike.events import ExchangeCompleted
 from wansim.ike.frozen import fast_init
 from wansim.ike.memo import IdentityMemo
+from wansim.ike.message import IkeHeader
 from wansim.ike.payloads import EncryptedFragment, IdInitiator, Notify
 
 
@@ -98,3 +99,12 @@ def test_identity_memo_answers_the_same_object_only():
     assert memo(b) == 2 and len(calls) == 2
     memo((3,))  # a third object: the memo starts over rather than grow
     assert memo(a) == 2 and len(calls) == 4
+
+
+def test_unchecked_builds_the_same_object_without_the_checks():
+    plain, slotted, child, _ = (fast_init(c) for c in _zoo())
+    assert child._unchecked(1, (), "z") == child(1, (), "z")
+    assert plain._unchecked(1, b"y", [2]) == plain(1, b"y", [2])
+    assert slotted._unchecked(-1, ()).a == -1  # no __post_init__: callers vouch for values
+    header = IkeHeader(b"\x01" * 8, bytes(8), 34, 8, 0, 33, 300)
+    assert IkeHeader.from_bytes(header.to_bytes() + bytes(272)) == header

@@ -29,7 +29,9 @@ _FACTORY = _Factory()
 
 
 def fast_init(cls: T) -> T:
-    """Class decorator, placed above `@dataclass(frozen=True, ...)`."""
+    """Class decorator, placed above `@dataclass(frozen=True, ...)`. Also gives the class
+    `_unchecked(*fields)`: the same object without the `__post_init__` checks, for
+    parsers whose values are valid by construction."""
     if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
         raise TypeError(f"{cls.__name__} is not a frozen dataclass")
     namespace: dict = {"_MISSING": _FACTORY, "_set": object.__setattr__}
@@ -57,15 +59,24 @@ def fast_init(cls: T) -> T:
             body.append(f"    _set_{name}(self, {value})")
         else:
             body.append(f"    _set(self, {name!r}, {value})")
+    # _unchecked(every init field, in order): the object without __post_init__'s checks,
+    # for parsers whose values are valid by construction (they raise ParseError first).
+    fields = [p.split("=")[0] for p in params[1:] + keyword_only]
+    unchecked = ["    self = _new(_cls)", *body, "    return self"]
+    namespace.update(_new=object.__new__, _cls=cls)
     if keyword_only:
         params += ["*", *keyword_only]
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
-    source = f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+    source = (
+        f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
+        f"def _unchecked({', '.join(fields)}):\n" + "\n".join(unchecked) + "\n"
+    )
     exec(source, namespace)  # how dataclasses itself writes __init__
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init
+    cls._unchecked = staticmethod(namespace["_unchecked"])
     return cls
 
 

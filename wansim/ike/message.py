@@ -130,7 +130,8 @@ class IkeHeader:
         spi_i, spi_r, next_payload, version, exchange, flags, message_id, length = (
             _HEADER.unpack_from(data)
         )
-        header = cls(
+        # Unpacked fields always fit (8-byte SPIs, one-byte and 32-bit fields): no checks.
+        header = cls._unchecked(
             spi_i,
             spi_r,
             _EXCHANGE_TYPES.get(exchange, exchange),

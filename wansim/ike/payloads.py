@@ -299,7 +299,7 @@ def _parse_proposal(data: bytes, offset: int) -> tuple[Proposal, int, bool]:
         )
     spi = bytes(data[offset + 8 : offset + 8 + spi_size])
     transforms = _parse_transforms(bytes(data[offset + 8 + spi_size : end]), number, count)
-    return Proposal(number, protocol, spi, transforms), end, last_more == _LAST
+    return Proposal._unchecked(number, protocol, spi, transforms), end, last_more == _LAST
 
 
 # A memo of a pure function: every SA of a run offers and answers the same few transform
@@ -403,7 +403,7 @@ class Nonce(Payload):
     def from_body(cls, body: bytes) -> Self:
         if not NONCE_MIN_BYTES <= len(body) <= NONCE_MAX_BYTES:
             raise ParseError(f"Nonce of {len(body)} bytes; RFC 7296 §3.9 requires 16..256")
-        return cls(bytes(body))
+        return cls._unchecked(bytes(body))
 
 
 @fast_init
@@ -787,7 +787,7 @@ class EncryptedFragment(_EncryptedBase):
         if not 1 <= number <= total:
             raise ParseError(f"SKF: fragment number {number} of total {total}")
         first = _PAYLOAD_TYPES.get(first_payload, first_payload)
-        return cls(number, total, first, bytes(body[4:]))
+        return cls._unchecked(number, total, first, bytes(body[4:]))  # numbers checked above
 
 
 @fast_init

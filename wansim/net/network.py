@@ -189,12 +189,14 @@ class Network:
         if k > 1 and path.drops_fragments:
             self._drop(now, src, dst, size, k, "fragments-dropped")
             return
-        rng = self._rng_of(up if up is not None else down)
-        if path.loss > 0 and _lost(rng, k, path.loss):
-            self._drop(now, src, dst, size, k, "lost")
-            return
-        jitter = float(rng.exponential(path.jitter_s)) if path.jitter_s > 0 else 0.0
-        arrive_at = depart_at + path.delay_s + jitter
+        arrive_at = depart_at + path.delay_s
+        if path.loss > 0 or path.jitter_s > 0:  # a stream is made only for a site that draws
+            rng = self._rng_of(up if up is not None else down)
+            if path.loss > 0 and _lost(rng, k, path.loss):
+                self._drop(now, src, dst, size, k, "lost")
+                return
+            if path.jitter_s > 0:
+                arrive_at += float(rng.exponential(path.jitter_s))
         if down is not None:
             free_at = self._downlink_free_at[down]
             arrive_at = (arrive_at if arrive_at > free_at else free_at) + serialization_s

@@ -153,6 +153,22 @@ class IkeHeader:
         return header
 
 
+def header_bytes(spi_i: bytes, spi_r: bytes, exchange_type: int, flags: int, mid: int) -> bytes:
+    """`IkeHeader(spi_i, spi_r, exchange_type, flags, mid).to_bytes()` for a message we
+    protect (protection.py patches Next Payload and Length), without building the object."""
+    if (
+        len(spi_i) == 8
+        and len(spi_r) == 8
+        and 0 <= mid <= 0xFFFFFFFF
+        and 0 <= exchange_type <= 0xFF
+        and 0 <= flags <= 0xFF
+    ):
+        return _HEADER.pack(
+            spi_i, spi_r, _NONE, IKE_VERSION, exchange_type, flags, mid, IKE_HEADER_BYTES
+        )
+    return IkeHeader(spi_i, spi_r, exchange_type, flags, mid).to_bytes()  # says what is wrong
+
+
 def _walk_chain(
     first_type: int, data: bytes, offset: int, *, allow_encrypted: bool
 ) -> list[Payload]:

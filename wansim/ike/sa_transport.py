@@ -12,7 +12,13 @@ from wansim.ike import keymat, protection
 from wansim.ike.constants import NAT_T_PORT, NON_ESP_MARKER, ExchangeType, NotifyType, name_of
 from wansim.ike.errors import ParseError, UnsupportedCriticalPayload
 from wansim.ike.events import CryptoOp, DatagramDropped, Event, ExchangeCompleted, NegotiationFailed
-from wansim.ike.message import IkeHeader, Message, parse_payload_chain, serialize_payload_chain
+from wansim.ike.message import (
+    IkeHeader,
+    Message,
+    header_bytes,
+    parse_payload_chain,
+    serialize_payload_chain,
+)
 from wansim.ike.payloads import Encrypted, EncryptedFragment, Notify, Payload
 from wansim.ike.sa_records import (
     _INITIATOR,
@@ -47,6 +53,11 @@ _REQUEST_HANDLERS: dict[tuple[State, int], str] = {
     (State.ESTABLISHED, ExchangeType.INFORMATIONAL): "_on_informational_request",
     (State.REKEYED, ExchangeType.INFORMATIONAL): "_on_informational_request",
 }
+
+
+def _flags(gen: _Generation, response: bool) -> int:
+    """The header flags of a message we send on `gen` (RFC 7296 §3.1)."""
+    return (_INITIATOR if gen.original_initiator else 0) | (_RESPONSE if response else 0)
 
 
 @functools.lru_cache(maxsize=64)
@@ -283,23 +294,22 @@ class _Transport:
     # --- send path -----------------------------------------------------------------
 
     def _header(self, gen: _Generation, exchange: int, mid: int, response: bool) -> IkeHeader:
-        flags = (_INITIATOR if gen.original_initiator else 0) | (_RESPONSE if response else 0)
-        return IkeHeader(gen.spi_i, gen.spi_r, exchange, flags, mid)
+        return IkeHeader(gen.spi_i, gen.spi_r, exchange, _flags(gen, response), mid)
 
     def _build(self, gen, exchange, mid, response, payloads) -> tuple[list[bytes], bytes]:
         """IKE messages for `payloads` (fragmented when needed) and their RFC 9242 A|P."""
-        header = self._header(gen, exchange, mid, response)
         if exchange == _IKE_SA_INIT:
+            header = self._header(gen, exchange, mid, response)
             return [Message(header, tuple(payloads)).to_bytes()], b""
+        header = header_bytes(gen.spi_i, gen.spi_r, exchange, _flags(gen, response), mid)
         suite, encr_key, integ_key = self._own_keys(gen)
-        header_bytes = header.to_bytes()
         first_inner, inner = serialize_payload_chain(payloads)
         if self._fragmenting:
             limit = _max_message_bytes(
                 self.config.fragment_size, len(_packed(self.remote_addr[0])), self._floated
             )
             messages = protection.protect_fragments(
-                header_bytes,
+                header,
                 suite,
                 encr_key,
                 integ_key,
@@ -311,12 +321,12 @@ class _Transport:
         else:
             messages = [
                 protection.protect(
-                    header_bytes, suite, encr_key, integ_key, first_inner, inner, self._random
+                    header, suite, encr_key, integ_key, first_inner, inner, self._random
                 )
             ]
         ap = b""
         if exchange == _IKE_INTERMEDIATE:
-            ap = protection.int_auth_chunk(header_bytes, first_inner, inner)
+            ap = protection.int_auth_chunk(header, first_inner, inner)
         return messages, ap
 
     @property

@@ -23,13 +23,13 @@ CryptoOp = tuple[str, str]
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Event:
     """Base class of everything `next_event()` returns."""
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ExchangeCompleted(Event):
     """One request/response exchange finished, seen from one side.
 
@@ -56,7 +56,7 @@ class ExchangeCompleted(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestRetransmitted(Event):
     """A request got no response in time and was sent again (all its fragments)."""
 
@@ -67,7 +67,7 @@ class RequestRetransmitted(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IkeSaEstablished(Event):
     """IKE_AUTH completed: the IKE SA is authenticated and usable."""
 
@@ -82,7 +82,7 @@ class IkeSaEstablished(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildSaEstablished(Event):
     """A Child SA was created (with IKE_AUTH or by CREATE_CHILD_SA)."""
 
@@ -94,7 +94,7 @@ class ChildSaEstablished(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildSaRekeyed(Event):
     """A Child SA was replaced by a new one (CREATE_CHILD_SA with REKEY_SA)."""
 
@@ -106,7 +106,7 @@ class ChildSaRekeyed(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IkeSaRekeyed(Event):
     """The IKE SA was replaced by a new one; the old one is deleted after this."""
 
@@ -117,7 +117,7 @@ class IkeSaRekeyed(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildSaDeleted(Event):
     ike_spis: IkeSpis
     child_spis: ChildSpis
@@ -126,7 +126,7 @@ class ChildSaDeleted(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IkeSaDeleted(Event):
     """The IKE SA is gone (Delete exchange, or abandoned after a failure)."""
 
@@ -137,7 +137,7 @@ class IkeSaDeleted(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AuthenticationFailed(Event):
     """IKE_AUTH failed: ``local`` is True when we rejected the peer's AUTH."""
 
@@ -148,7 +148,7 @@ class AuthenticationFailed(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class NegotiationFailed(Event):
     """The peers could not agree (or an exchange was refused).
 
@@ -166,7 +166,7 @@ class NegotiationFailed(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class PeerDeclaredDead(Event):
     """Every retransmission of a request went unanswered: the IKE SA is given up."""
 
@@ -179,7 +179,7 @@ class PeerDeclaredDead(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CookieDemanded(Event):
     """The responder asked for a COOKIE (stateless DoS protection, RFC 7296 §2.6)."""
 
@@ -188,7 +188,7 @@ class CookieDemanded(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeyExchangeRedirected(Event):
     """The responder answered INVALID_KE_PAYLOAD naming the method it wants."""
 
@@ -200,7 +200,7 @@ class KeyExchangeRedirected(Event):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class DatagramDropped(Event):
     """A received datagram was discarded; ``trigger`` says why (qlog style)."""
 

@@ -132,7 +132,7 @@ class IkeSuite:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IkeKeys:
     """One IKE SA key set: SK_d, SK_ai/ar (empty for AEAD), SK_ei/er (salt included for
     AES-GCM), SK_pi/pr; and the suite that sized them. Secrets stay out of repr()."""
@@ -148,7 +148,7 @@ class IkeKeys:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildKeys:
     """Child SA keys per direction, in KEYMAT order (RFC 7296 §2.17): initiator-to-responder
     encryption then integrity, then responder-to-initiator."""
@@ -277,7 +277,7 @@ def child_keys(
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class IntAuthChain:
     """The running IntAuth_iN / IntAuth_rN of RFC 9242 §3.1, one step per IKE_INTERMEDIATE.
 

@@ -65,7 +65,7 @@ class ReassemblyError(ParseError):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Opened:
     """A decrypted SK message (or a reassembled fragmented one).
 
@@ -86,7 +86,7 @@ class Opened:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fragment:
     """One verified and decrypted SKF fragment (RFC 7383 §2.5)."""
 

@@ -83,7 +83,7 @@ class _Violation(Exception):
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class WireMessage:
     """One IKE message put on the wire (all its fragments), for traces and the CLI."""
 
@@ -104,7 +104,7 @@ class WireMessage:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ChildSa:
     """An installed Child SA (ESP): SPIs, traffic selectors and keys, from our side."""
 
@@ -133,7 +133,7 @@ class ChildSa:
 
 
 @fast_init
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class KeySet:
     """One IKE SA key set, in derivation order (for Wireshark decryption tables)."""
 

@@ -113,13 +113,12 @@ class CpuPool:
         parsed and answered by the core that picks it up, not when it arrives.
         """
         job = _Job(self, self.env.now, work, done)
-        self._queue.append(job)
-        granted = self._grant()
-        if granted is job:
+        if self._free and not self._queue:  # an idle core takes it at once (the usual case)
+            self._free -= 1
             self._start(job)
             return
-        if granted is not None:  # an older job takes the core a release left free
-            self.env.timeout(0).callbacks.append(granted.resume)
+        self._queue.append(job)
+        self._grant_waiting()  # a release may have left a core free: the oldest job gets it
         self._set_waiting(+1)
 
     def run(self, cost_s: float) -> Generator[Any, Any, float]:

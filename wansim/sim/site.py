@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import simpy
@@ -148,9 +148,9 @@ class BranchSite:
         self._at(start_at, self._start)
 
     # -- scheduling helpers ------------------------------------------------------------
-    def _at(self, delay_s: float, action: Callable[[], None]) -> None:
-        timeout = self.env.timeout(max(0.0, delay_s))
-        timeout.callbacks.append(lambda _e: action())
+    def _at(self, delay_s: float, action: Callable[..., None], *args: Any) -> None:
+        """Call ``action(*args)`` after ``delay_s`` of simulated time."""
+        self.env.timeout(max(0.0, delay_s)).callbacks.append(lambda _e: action(*args))
 
     def _start(self) -> None:
         for tunnel in self.tunnels:
@@ -184,7 +184,7 @@ class BranchSite:
         else:
             delay = p.ike_rekey_s - p.ike_rand_s * float(self.rng.random())
         generation = tunnel.generation
-        self._at(delay, lambda: self._rekey(tunnel, generation, kind))
+        self._at(delay, self._rekey, tunnel, generation, kind)
 
     def _rekey(self, tunnel: Tunnel, generation: int, kind: str) -> None:
         sa = tunnel.sa
@@ -222,7 +222,7 @@ class BranchSite:
         if not datagrams:
             return
         if cost > 0:
-            self._at(cost, lambda: self._send_all(tunnel, generation, datagrams))
+            self._at(cost, self._send_all, tunnel, generation, datagrams)
         else:
             self._send_all(tunnel, generation, datagrams)
 
@@ -308,10 +308,10 @@ class BranchSite:
         replicated_at = self.ctx.replicated_at(pop_spi)
         self.ctx.dataplane.sa_established(key, tunnel.pop, at, replicated_at)
         if replicated_at is not None and replicated_at > at:  # re-check when replicas land
-            self._at(
-                replicated_at - self.env.now,
-                lambda: self.ctx.dataplane.refresh(key, self.env.now),
-            )
+            self._at(replicated_at - self.env.now, self._refresh, key)
+
+    def _refresh(self, key: tuple[str, int]) -> None:
+        self.ctx.dataplane.refresh(key, self.env.now)
 
     def _lost(self, tunnel: Tunnel, now: float, outcome: str, *, detected: bool) -> None:
         """The tunnel's IKE SA is gone: fail what was in flight, then restart it."""
@@ -332,12 +332,11 @@ class BranchSite:
         if up:
             return
         if self._health_checks:
-            self._at(self.health_detect_at(tunnel, now) - now,
-                     lambda: self._unhealthy(tunnel, now))  # fmt: skip
+            self._at(self.health_detect_at(tunnel, now) - now, self._unhealthy, tunnel, now)
         if self.policy.dpd_delay_s <= 0 or tunnel.sa is None:
             return
         generation = tunnel.generation
-        self._at(self.policy.dpd_delay_s, lambda: self._liveness(tunnel, generation, now))
+        self._at(self.policy.dpd_delay_s, self._liveness, tunnel, generation, now)
 
     def _liveness(self, tunnel: Tunnel, generation: int, down_at: float) -> None:
         sa = tunnel.sa

@@ -22,7 +22,7 @@ from typing import Any
 Addr = tuple[str, int]
 
 
-@dataclass
+@dataclass(slots=True)
 class Sent:
     at: float
     src: str  # "i" or "r"

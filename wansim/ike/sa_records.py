@@ -143,7 +143,7 @@ class KeySet:
     label: str  # "IKE_SA_INIT", "IKE_INTERMEDIATE 1", "IKE rekey", ...
 
 
-@dataclass
+@dataclass(slots=True)
 class _Request:
     exchange: int
     mid: int
@@ -157,14 +157,14 @@ class _Request:
     command: tuple[str, Any] | None = None  # to re-issue if its IKE SA is rekeyed away
 
 
-@dataclass
+@dataclass(slots=True)
 class _Cached:
     mid: int
     fingerprint: bytes
     datagrams: list[bytes]
 
 
-@dataclass
+@dataclass(slots=True)
 class _Generation:
     """One IKE SA's keys and exchange bookkeeping (a rekey makes a new generation)."""
 
@@ -191,7 +191,7 @@ class _Generation:
         return self.spi_i if self.original_initiator else self.spi_r
 
 
-@dataclass
+@dataclass(slots=True)
 class _Rekey:
     """A CREATE_CHILD_SA (+ IKE_FOLLOWUP_KE) run, on either side."""
 

@@ -223,11 +223,15 @@ def select(
     """The responder's choice, or None. Without INTERMEDIATE_EXCHANGE_SUPPORTED from the
     initiator, proposals with additional key exchanges are refused (strongSwan). When the
     peer's KEi method is acceptable it is preferred, saving an INVALID_KE_PAYLOAD trip."""
+    flags = (require_pq, allow_addke, skip_ke, ke_method)
+    return _by_identity("select", _choose, offered, configured, flags)
+
+
+def _choose(offered, configured, flags) -> ChosenProposal | None:
     offered = tuple(offered)
     configured = tuple(configured)
     numbers = {p.number for p in offered}
     blank = len(numbers) == len(offered)  # else the SPIs tell apart equal numbers: keep them
-    flags = (require_pq, allow_addke, skip_ke, ke_method)
     key = _choice_key("select", offered, configured, flags, blank_spis=blank)
     chosen = _memoised(
         _CHOICES,
@@ -241,6 +245,12 @@ def select(
 
 def check_chosen(proposal, offer, *, skip_ke=False, require_pq=False):
     """The responder's chosen proposal if it is a valid answer to our offer, else None."""
+    flags = (skip_ke, require_pq)
+    return _by_identity("check", _check, proposal, offer, flags)
+
+
+def _check(proposal, offer, flags) -> ChosenProposal | None:
+    skip_ke, require_pq = flags
     offer = tuple(offer)
     key = _choice_key("check", (proposal,), offer, (skip_ke, require_pq), blank_spis=True)
     chosen = _memoised(
@@ -260,6 +270,26 @@ def check_chosen(proposal, offer, *, skip_ke=False, require_pq=False):
 # hashing those is cheap, hashing nested frozen dataclasses is not.
 
 _CHOICES: dict[tuple, ChosenProposal | None] = {}
+# First level: the very same offer and configuration objects as before (an IKE_SA_INIT
+# offer comes from the payload memo, our specs from the config), checked by identity.
+_IDENTICAL: dict[tuple, tuple] = {}
+
+
+def _by_identity(kind: str, choose, first, second, flags):
+    """`choose(first, second, flags)`, remembered for these very objects when they are
+    immutable (tuples, or a proposal): the answer cannot change."""
+    immutable = type(first) is tuple or isinstance(first, Proposal)
+    if not immutable or type(second) is not tuple:
+        return choose(first, second, flags)
+    key = (kind, id(first), id(second), flags)
+    hit = _IDENTICAL.get(key)
+    if hit is not None and hit[0] is first and hit[1] is second:
+        return hit[2]
+    chosen = choose(first, second, flags)
+    if len(_IDENTICAL) >= _MEMO_SIZE:
+        _IDENTICAL.clear()
+    _IDENTICAL[key] = (first, second, chosen)
+    return chosen
 
 
 def _choice_key(kind, offered, configured, flags, *, blank_spis) -> tuple | None:

@@ -294,22 +294,33 @@ def _by_identity(kind: str, choose, first, second, flags):
 
 def _choice_key(kind, offered, configured, flags, *, blank_spis) -> tuple | None:
     try:
-        return (
-            kind,
-            tuple(_wire_key(p, blank_spis) for p in offered),
-            tuple(_wire_key(c, blank_spis) for c in configured),
-            flags,
-        )
+        return (kind, _items_key(offered, blank_spis), _configured_key(configured), flags)
     except (ValueError, TypeError, struct.error):  # not encodable: compute, do not memoise
         return None
 
 
-def _wire_key(item: Proposal | ProposalSpec, blank_spis: bool) -> tuple:
-    transforms = transforms_bytes(item.transforms)
-    if isinstance(item, Proposal):
-        spi = bytes(len(item.spi)) if blank_spis else item.spi
-        return (item.number, item.protocol, spi, transforms)
-    return (item.protocol, transforms)
+def _items_key(items, blank_spis: bool) -> tuple:
+    """Proposals (or specs) as number, protocol, SPI (zeroed when `blank_spis`) and
+    transforms' wire bytes. Configured SPIs never matter: only the offer's are copied."""
+    key = []
+    for item in items:
+        transforms = transforms_bytes(item.transforms)
+        if isinstance(item, Proposal):
+            spi = bytes(len(item.spi)) if blank_spis else item.spi
+            key.append((item.number, item.protocol, spi, transforms))
+        else:
+            key.append((item.protocol, transforms))
+    return tuple(key)
+
+
+def _configured_key(configured: tuple) -> tuple:
+    # Our configuration is the same tuple in every SA made from one config.
+    return (
+        _configured_keys(configured) if type(configured) is tuple else _items_key(configured, True)
+    )
+
+
+_configured_keys = IdentityMemo(lambda configured: _items_key(configured, True))
 
 
 def _select(offered, configured, require_pq, allow_addke, skip_ke, ke_method):

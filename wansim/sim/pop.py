@@ -170,13 +170,14 @@ class Pop:
         """A datagram for anycast ``address`` arrived from a site."""
         if not self.alive:
             return self._drop("pop_down")
-        spis = ike_spis(data)
-        if spis is not None and spis[1] == _ZERO_SPI and spis[2] == _IKE_SA_INIT:
-            if self._bucket is not None and not self._bucket.admit(self.env.now):
-                return self._drop("rate_cap")
-        elif self.registry is not None and spis is not None:
-            if not self.registry.usable(spis[1], self.code, self.env.now):
-                return self._drop("state_not_here")
+        if self._bucket is not None or self.registry is not None:  # admission needs the SPIs
+            spis = ike_spis(data)
+            if spis is not None and spis[1] == _ZERO_SPI and spis[2] == _IKE_SA_INIT:
+                if self._bucket is not None and not self._bucket.admit(self.env.now):
+                    return self._drop("rate_cap")
+            elif self.registry is not None and spis is not None:
+                if not self.registry.usable(spis[1], self.code, self.env.now):
+                    return self._drop("state_not_here")
         epoch = self._epoch
 
         def work() -> tuple[float, list]:

@@ -147,6 +147,12 @@ def has_addke(spec: ProposalSpec) -> bool:
 
 def ke_tokens(specs) -> list[str]:
     """KE (type 4) methods of our proposals in preference order, as crypto tokens."""
+    if type(specs) is tuple:  # our configured specs: the same tuple in every SA
+        return list(_ke_tokens_of(specs))
+    return _ke_tokens(specs)
+
+
+def _ke_tokens(specs) -> list[str]:
     out: list[str] = []
     for spec in specs:
         for t in spec.transforms:
@@ -155,6 +161,9 @@ def ke_tokens(specs) -> list[str]:
                 if token not in out:
                     out.append(token)
     return out
+
+
+_ke_tokens_of = IdentityMemo(lambda specs: tuple(_ke_tokens(specs)))
 
 
 def all_ke_tokens(specs) -> set[str]:

@@ -74,6 +74,10 @@ from wansim.ike.sa_records import (
     _Violation,
 )
 
+# Bound once: attribute access on an Enum class is slow in Python 3.11.
+_NAT_SOURCE = NotifyType.NAT_DETECTION_SOURCE_IP
+_NAT_DESTINATION = NotifyType.NAT_DETECTION_DESTINATION_IP
+
 
 class _Handshake:
     """Mixin of `IkeSa`: IKE_SA_INIT, IKE_INTERMEDIATE and IKE_AUTH, both roles."""
@@ -217,10 +221,13 @@ class _Handshake:
     def _detect_nat(self, message: Message, peer_addr: Addr) -> None:
         """RFC 7296 §2.23: compare the peer's NAT-D hashes with the addresses we see."""
         header = message.header
-        src = [
-            n.data for n in message.find_all(Notify) if n.type == NotifyType.NAT_DETECTION_SOURCE_IP
-        ]
-        dst = message.notify(NotifyType.NAT_DETECTION_DESTINATION_IP)
+        src, dst = [], None
+        for n in message.payloads:
+            if isinstance(n, Notify):
+                if n.type == _NAT_SOURCE:
+                    src.append(n.data)
+                elif n.type == _NAT_DESTINATION and dst is None:
+                    dst = n
         if not src or dst is None:
             self._peer_natd = False
             return

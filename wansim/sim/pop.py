@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 import simpy
 
@@ -179,14 +180,9 @@ class Pop:
                 if not self.registry.usable(spis[1], self.code, self.env.now):
                     return self._drop("state_not_here")
         epoch = self._epoch
-
-        def work() -> tuple[float, list]:
-            return self._work(address, data, addr, epoch)
-
-        def done(wait_s: float, out: list) -> None:
-            self._reply(address, out, wait_s, epoch)
-
-        self.cpu.submit(work, done)
+        self.cpu.submit(
+            partial(self._work, address, data, addr, epoch), partial(self._reply, address, epoch)
+        )
 
     def _drop(self, why: str) -> None:
         self.drops[why] = self.drops.get(why, 0) + 1
@@ -212,7 +208,7 @@ class Pop:
         self.counters.add(now, exchanges, len(data))
         return cost, out
 
-    def _reply(self, address: str, out: list, wait_s: float, epoch: int) -> None:
+    def _reply(self, address: str, epoch: int, wait_s: float, out: list) -> None:
         """The core is done: the replies leave (unless the POP died meanwhile)."""
         if epoch != self._epoch or not self.alive:
             return

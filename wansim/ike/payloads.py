@@ -116,8 +116,8 @@ class Payload:
         return next_payload
 
     def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
+        # chain_next(next_payload) is next_payload here; SK/SKF override this method.
         body = self.body()
-        next_payload = self.chain_next(next_payload)
         try:
             return _GENERIC.pack(next_payload, 0, 4 + len(body)) + body
         except struct.error:  # out of range: let payload_header say which way
@@ -724,6 +724,10 @@ class _EncryptedBase(Payload):
 
     def chain_next(self, next_payload: int) -> int:
         return self.first_payload
+
+    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
+        body = self.body()
+        return payload_header(self.chain_next(next_payload), len(body)) + body
 
     @classmethod
     def from_body(cls, body: bytes, first_payload: int = PayloadType.NONE) -> Self:

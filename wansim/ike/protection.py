@@ -245,7 +245,7 @@ def protect(
 ) -> bytes:
     """The whole IKE message with `inner` in one SK payload (RFC 7296 §3.14)."""
     keys = (suite, encr_key, integ_key, random)
-    return _sealed(header, keys, unencrypted, PayloadType.SK, first_inner, inner)
+    return _sealed(header, keys, unencrypted, _SK, first_inner, inner)
 
 
 def protect_fragments(
@@ -265,7 +265,7 @@ def protect_fragments(
     of `fragment_data_bytes` inner bytes each; unencrypted payloads go in fragment 1."""
     keys = (suite, encr_key, integ_key, random)
     if sk_message_bytes(suite, len(inner), len(unencrypted)) <= max_message:
-        return [_sealed(header, keys, unencrypted, PayloadType.SK, first_inner, inner)]
+        return [_sealed(header, keys, unencrypted, _SK, first_inner, inner)]
     per_fragment = fragment_data_bytes(suite, max_message)
     first_room = per_fragment - len(unencrypted)
     if first_room < 1:
@@ -279,9 +279,9 @@ def protect_fragments(
     for number, chunk in enumerate(chunks, start=1):
         # RFC 7383 §2.5: only fragment 1 carries the unencrypted payloads and the type
         # of the first inner payload.
-        lead, first = (unencrypted, first_inner) if number == 1 else (b"", PayloadType.NONE)
+        lead, first = (unencrypted, first_inner) if number == 1 else (b"", _NONE)
         fields = _FRAGMENT_FIELDS.pack(number, len(chunks))
-        out.append(_sealed(header, keys, lead, PayloadType.SKF, first, chunk, fields))
+        out.append(_sealed(header, keys, lead, _SKF, first, chunk, fields))
     return out
 
 
@@ -294,11 +294,7 @@ def int_auth_chunk(
     message travelled in fragments or not."""
     sk_length = SK_HEADER_BYTES + len(inner)
     total = IKE_HEADER_BYTES + len(unencrypted) + sk_length
-    return (
-        _lead(header, unencrypted, PayloadType.SK, total)
-        + _payload_header(first_inner, sk_length)
-        + inner
-    )
+    return _lead(header, unencrypted, _SK, total) + _payload_header(first_inner, sk_length) + inner
 
 
 # --- opening --------------------------------------------------------------------------

@@ -84,14 +84,16 @@ class _Transport:
         ike = data[4:] if marker else data
         message = Message.from_bytes(ike)
         header = message.header
-        gen = self._generation_for(header)
+        gen = self._gen
+        if not (gen.original_initiator and header.spi_i == gen.spi_i):  # else: the usual case
+            gen = self._generation_for(header)
         if gen is None:
             self._drop(now, "unknown_spi", len(data), header_spis=(header.spi_i, header.spi_r))
             return
-        if header.is_initiator == gen.original_initiator:
+        if bool(header.flags & _INITIATOR) == gen.original_initiator:
             self._drop(now, "wrong_initiator_flag", len(data), header_spis=gen.spis)
             return
-        if header.is_response:
+        if header.flags & _RESPONSE:
             self._receive_response(gen, message, ike, now)
         else:
             self._receive_request(gen, message, ike, addr, marker, now)

@@ -69,6 +69,7 @@ from wansim.ike.sa_records import (
     _find,
     _find_notify,
     _Generation,
+    _index,
     _nat_hash,
     _stateless_init_reply,
     _Violation,
@@ -77,6 +78,8 @@ from wansim.ike.sa_records import (
 # Bound once: attribute access on an Enum class is slow in Python 3.11.
 _NAT_SOURCE = NotifyType.NAT_DETECTION_SOURCE_IP
 _NAT_DESTINATION = NotifyType.NAT_DETECTION_DESTINATION_IP
+_FRAGMENTATION_SUPPORTED = NotifyType.IKEV2_FRAGMENTATION_SUPPORTED
+_INTERMEDIATE_SUPPORTED = NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED
 
 
 class _Handshake:
@@ -131,16 +134,15 @@ class _Handshake:
         """Responder: choose a proposal, run the main key exchange, send SAr1/KEr/Nr."""
         ops: list[CryptoOp] = []
         self.created_at = now  # the half-open timeout runs from here
-        sa = message.find(SecurityAssociation)
-        ke = message.find(KeyExchange)
-        nonce = message.find(Nonce)
+        found, notifies = _index(message.payloads)
+        sa = found.get(SecurityAssociation)
+        ke = found.get(KeyExchange)
+        nonce = found.get(Nonce)
         if sa is None or ke is None or nonce is None:
             raise _Violation("IKE_SA_INIT request lacks SA, KE or Nonce")
         gen.spi_i = message.header.spi_i
-        self._peer_frag = message.notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) is not None
-        self._peer_intermediate = (
-            message.notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) is not None
-        )
+        self._peer_frag = _FRAGMENTATION_SUPPORTED in notifies
+        self._peer_intermediate = _INTERMEDIATE_SUPPORTED in notifies
         chosen = select(
             sa.proposals,
             self._offer(),
@@ -238,8 +240,9 @@ class _Handshake:
         self.nat_detected = expected_src not in src or dst.data != expected_dst
 
     def _on_sa_init_response(self, gen: _Generation, message: Message, inner, now: float) -> None:
-        cookie = message.notify(NotifyType.COOKIE)
-        invalid_ke = message.notify(NotifyType.INVALID_KE_PAYLOAD)
+        found, notifies = _index(message.payloads)
+        cookie = notifies.get(NotifyType.COOKIE)
+        invalid_ke = notifies.get(NotifyType.INVALID_KE_PAYLOAD)
         if cookie is not None or invalid_ke is not None:
             if self._init_tries > self.config.max_init_retries:
                 raise _Violation("too many IKE_SA_INIT retries", None)
@@ -274,9 +277,9 @@ class _Handshake:
                 local=False,
             )
             return
-        sa = message.find(SecurityAssociation)
-        ke = message.find(KeyExchange)
-        nonce = message.find(Nonce)
+        sa = found.get(SecurityAssociation)
+        ke = found.get(KeyExchange)
+        nonce = found.get(Nonce)
         if sa is None or ke is None or nonce is None or len(sa.proposals) != 1:
             raise _Violation("IKE_SA_INIT response lacks SA, KE or Nonce", None)
         chosen = check_chosen(sa.proposals[0], self._offer())
@@ -294,10 +297,8 @@ class _Handshake:
         gen.proposal = chosen
         self._nr = nonce.data
         self._init_response = message.raw or b""
-        self._peer_frag = message.notify(NotifyType.IKEV2_FRAGMENTATION_SUPPORTED) is not None
-        self._peer_intermediate = (
-            message.notify(NotifyType.INTERMEDIATE_EXCHANGE_SUPPORTED) is not None
-        )
+        self._peer_frag = _FRAGMENTATION_SUPPORTED in notifies
+        self._peer_intermediate = _INTERMEDIATE_SUPPORTED in notifies
         self._derive_initial_keys(gen, message, methods, secret)
         if self.nat_detected or (self.config.port_4500 == "always" and self._peer_natd):
             self._floated = True
@@ -497,9 +498,10 @@ class _Handshake:
 
     def _accept_child(self, inner, *, keys, ni, nr, skip_ke, secrets=()):
         """Responder side of a Child SA negotiation: (payloads to send, ChildSa or None)."""
-        sa = _find(inner, SecurityAssociation)
-        tsi = _find(inner, TrafficSelectorsInitiator)
-        tsr = _find(inner, TrafficSelectorsResponder)
+        found, _ = _index(inner)
+        sa = found.get(SecurityAssociation)
+        tsi = found.get(TrafficSelectorsInitiator)
+        tsr = found.get(TrafficSelectorsResponder)
         if sa is None or tsi is None or tsr is None:
             return [Notify(NotifyType.NO_PROPOSAL_CHOSEN)], None
         esp = self._esp_specs
@@ -580,9 +582,10 @@ class _Handshake:
                 )
             )
             return None
-        sa = _find(inner, SecurityAssociation)
-        tsi = _find(inner, TrafficSelectorsInitiator)
-        tsr = _find(inner, TrafficSelectorsResponder)
+        found, _ = _index(inner)
+        sa = found.get(SecurityAssociation)
+        tsi = found.get(TrafficSelectorsInitiator)
+        tsr = found.get(TrafficSelectorsResponder)
         if chosen is None:
             if sa is None or len(sa.proposals) != 1 or tsi is None or tsr is None:
                 self._events.append(

@@ -343,6 +343,20 @@ def _ke_method(payloads) -> int | None:
     return None if ke is None else ke.method
 
 
+def _index(payloads) -> tuple[dict[type, Payload], dict[int, Notify]]:
+    """The first payload of each class and the first Notify of each type, in one pass
+    over a parsed chain (whose payloads are of the exact codec classes)."""
+    by_class: dict[type, Payload] = {}
+    notifies: dict[int, Notify] = {}
+    for p in payloads:
+        cls = type(p)
+        if cls not in by_class:
+            by_class[cls] = p
+        if cls is Notify and p.type not in notifies:
+            notifies[p.type] = p
+    return by_class, notifies
+
+
 def _find(payloads, cls):
     for p in payloads:
         if isinstance(p, cls):

@@ -44,6 +44,7 @@ from wansim.ike.sa_records import (
     _find,
     _find_notify,
     _Generation,
+    _index,
     _ke_method,
     _Rekey,
     _Request,
@@ -114,6 +115,7 @@ class _Rekeys:
         return KeyExchange(kex.method_id, run.pending.share)
 
     def _on_create_child_sa_request(self, gen, message, inner, now) -> None:
+        found, notifies = _index(inner)
         if self._rekey is not None:
             # Simultaneous rekeys: refuse; both sides retry later (RFC 7296 §2.25).
             self._respond(gen, message, [Notify(NotifyType.TEMPORARY_FAILURE)], now)
@@ -121,9 +123,9 @@ class _Rekeys:
         # With one request in flight per direction, a new CREATE_CHILD_SA means the peer
         # abandoned any run of IKE_FOLLOWUP_KE exchanges it had started with us.
         self._peer_rekey = None
-        rekey_sa = _find_notify(inner, NotifyType.REKEY_SA)
-        sa = _find(inner, SecurityAssociation)
-        nonce = _find(inner, Nonce)
+        rekey_sa = notifies.get(NotifyType.REKEY_SA)
+        sa = found.get(SecurityAssociation)
+        nonce = found.get(Nonce)
         if sa is None or nonce is None:
             raise _Violation("CREATE_CHILD_SA lacks SA or Nonce")
         is_ike = bool(sa.proposals) and sa.proposals[0].protocol == ProtocolId.IKE
@@ -182,7 +184,7 @@ class _Rekeys:
             )
             return
         methods = methods_of(chosen)
-        ke = _find(inner, KeyExchange)
+        ke = found.get(KeyExchange)
         payloads: list[Payload] = [
             sa_payload([chosen], spi=run.new_spi),
             Nonce(run.nonce),
@@ -220,8 +222,8 @@ class _Rekeys:
         run.peer_spi = chosen.spi
         run.peer_nonce = nonce.data
         if not is_ike:
-            tsi = _find(inner, TrafficSelectorsInitiator)
-            tsr = _find(inner, TrafficSelectorsResponder)
+            tsi = found.get(TrafficSelectorsInitiator)
+            tsr = found.get(TrafficSelectorsResponder)
             remote = narrow(self._fixed.remote_ts, tsi.selectors if tsi else ())
             local = narrow(self._fixed.local_ts, tsr.selectors if tsr else ())
             if not remote or not local:
@@ -278,6 +280,7 @@ class _Rekeys:
         return True
 
     def _on_create_child_sa_response(self, gen, message, inner, now) -> None:
+        found, notifies = _index(inner)
         run, req, error = self._rekey_answered(inner)
         if run is None:
             return
@@ -305,8 +308,8 @@ class _Rekeys:
             if error.type == NotifyType.TEMPORARY_FAILURE:
                 self._schedule_retry(run, now)
             return
-        sa = _find(inner, SecurityAssociation)
-        nonce = _find(inner, Nonce)
+        sa = found.get(SecurityAssociation)
+        nonce = found.get(Nonce)
         if sa is None or nonce is None or len(sa.proposals) != 1:
             self._rekey = None
             raise _Violation("CREATE_CHILD_SA response lacks SA or Nonce", None)
@@ -318,19 +321,19 @@ class _Rekeys:
         methods = methods_of(chosen)
         run.proposal, run.peer_spi, run.peer_nonce = chosen, chosen.spi, nonce.data
         if methods:
-            ke = _find(inner, KeyExchange)
+            ke = found.get(KeyExchange)
             if not run.methods or run.methods[0] != methods[0] or ke is None:
                 self._rekey = None
                 raise _Violation("peer's KE does not match the chosen proposal", None)
             if not self._finish_ke(run, req, methods[0], ke.data, "KEr", now):
                 return
         if run.kind == "child":
-            tsi = _find(inner, TrafficSelectorsInitiator)
-            tsr = _find(inner, TrafficSelectorsResponder)
+            tsi = found.get(TrafficSelectorsInitiator)
+            tsr = found.get(TrafficSelectorsResponder)
             run.local_ts = ts_text(tsi.selectors) if tsi else run.local_ts
             run.remote_ts = ts_text(tsr.selectors) if tsr else run.remote_ts
         run.methods = list(methods)
-        link = _find_notify(inner, NotifyType.ADDITIONAL_KEY_EXCHANGE)
+        link = notifies.get(NotifyType.ADDITIONAL_KEY_EXCHANGE)
         if len(methods) > 1:
             if link is None:
                 self._rekey = None

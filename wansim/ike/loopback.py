@@ -99,11 +99,13 @@ class Harness:
         # hook could drive the other one meanwhile, so with one, ask both every step.
         timers = {side: ep.get_timer() for side, ep in endpoints.items()}
         for _ in range(max_steps):
+            now = self.now
             at, what = (queue[0][0], "deliver") if queue else (None, None)
             for side in ("i", "r"):
                 timer = timers[side]
                 if timer is not None:
-                    timer = max(timer, self.now)
+                    if timer < now:
+                        timer = now
                     if at is None or timer < at:
                         at, what = timer, side
             if at is None:
@@ -114,12 +116,14 @@ class Harness:
             self.now = at
             if what == "deliver":
                 _, _, what, data, addr = heapq.heappop(queue)
-                endpoints[what].receive_datagram(data, addr, self.now)
+                endpoint = endpoints[what]
+                endpoint.receive_datagram(data, addr, at)
             else:
-                endpoints[what].handle_timer(self.now)
+                endpoint = endpoints[what]
+                endpoint.handle_timer(at)
             if self.tamper is None:
-                self._flush(what, endpoints[what])
-                timers[what] = endpoints[what].get_timer()
+                self._flush(what, endpoint)
+                timers[what] = endpoint.get_timer()
             else:
                 self.flush()
                 timers = {side: ep.get_timer() for side, ep in endpoints.items()}

@@ -146,6 +146,7 @@ class StrategyRun:
         world, routing = self.world, self.network.routing
         self.sites: list[BranchSite] = []
         self._site_ends: list[Any] = [None] * len(world.sites)
+        probes = len(self.addresses) > 1 and policy.health_interval_s > 0  # health checks
         for i in map(int, indices):
             name, ip = world.sites.names[i], world.site_ip(i)
             site = BranchSite(
@@ -156,7 +157,7 @@ class StrategyRun:
                 self.addresses,
                 policy,
                 stream(self.seed, STREAM_SITES, i),
-                stream(self.seed, STREAM_HEALTH, i),
+                stream(self.seed, STREAM_HEALTH, i) if probes else None,
             )
             self.sites.append(site)
             self._site_ends[i] = self.network.attach(ip, site.receive)

@@ -12,7 +12,7 @@ values) comes from the injected `random_bytes`; key exchanges from `kex_factory`
 Every exchange is a request and a response with one Message ID. The requester keeps the
 one outstanding request (`_Request`) and retransmits it on the `RetransmitSchedule`;
 the responder keeps its last response (`_Cached`) and resends it when the same request
-(recognised by a hash of the raw datagram, fragment 1 only) arrives again — which also
+(recognised by its raw datagram, fragment 1 only) arrives again — which also
 covers IKE_INTERMEDIATE, where the responder has already moved to new keys (digest
 §2.2). Responses are routed to the outstanding request's `on_response` callback; requests
 are dispatched from `_REQUEST_HANDLERS`, keyed by (state, exchange type):

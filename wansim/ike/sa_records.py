@@ -160,7 +160,7 @@ class _Request:
 @dataclass(slots=True)
 class _Cached:
     mid: int
-    fingerprint: bytes
+    request: bytes  # its (first) datagram: a retransmission repeats it byte for byte
     datagrams: list[bytes]
 
 
@@ -303,10 +303,6 @@ def _stateless_init_reply(spi_i: bytes, notify: Notify, now: float) -> tuple[byt
     record = WireMessage(now, "responder", "IKE_SA_INIT", 0, True, spis, (len(data),), False,
                          describe_payload(notify))  # fmt: skip
     return data, record
-
-
-def _hash(data: bytes) -> bytes:
-    return hashlib.sha256(data).digest()
 
 
 def _nat_hash(spi_i: bytes, spi_r: bytes, addr: Addr) -> bytes:

@@ -30,7 +30,6 @@ from wansim.ike.sa_records import (
     _Cached,
     _describe,
     _Generation,
-    _hash,
     _packed,
     _Request,
     _Violation,
@@ -161,7 +160,7 @@ class _Transport:
         last = message.payloads[-1] if message.payloads else None
         fragment = last if isinstance(last, EncryptedFragment) else None
         if gen.cache is not None and mid == gen.cache.mid:
-            if _hash(ike) == gen.cache.fingerprint:
+            if ike == gen.cache.request:
                 # RFC 7296 §2.1 / RFC 7383 §2.6.1: answer a retransmission from the cache.
                 datagrams = gen.cache.datagrams
                 self._emit(gen, header.exchange_type, mid, True, datagrams, now, again=True)
@@ -194,7 +193,7 @@ class _Transport:
         self.remote_addr = addr
         if marker:
             self._floated = True
-        self._current = (gen, message, _hash(first), total, count, ap)
+        self._current = (gen, message, first, total, count, ap)
         if handler_name is None:
             self._refuse(
                 gen,
@@ -245,7 +244,7 @@ class _Transport:
                 return None
             # RFC 7296 §2.5: reject the request, answering UNSUPPORTED_CRITICAL_PAYLOAD.
             first = gen.first_fragment.pop(key, ike)
-            self._current = (gen, message, _hash(first), len(ike), 1, b"")
+            self._current = (gen, message, first, len(ike), 1, b"")
             self._respond(gen, message, [Notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
                                                 error.notify_data)], now)  # fmt: skip
             self._events.append(
@@ -364,7 +363,7 @@ class _Transport:
     ) -> tuple[list[bytes], bytes]:
         """Send the response to the request being handled and cache it for retransmits."""
         header = message.header
-        _, _, fingerprint, total, count, _ = self._current
+        _, _, request, total, count, _ = self._current
         datagrams, ap = self._build(
             keys_gen or gen, header.exchange_type, header.message_id, True, payloads
         )
@@ -374,7 +373,7 @@ class _Transport:
             gen.fragment_bytes.pop(key, None)
         if self.established_at is None:
             self._round_trips += 1
-        gen.cache = _Cached(header.message_id, fingerprint, datagrams)
+        gen.cache = _Cached(header.message_id, request, datagrams)
         self._emit(
             gen,
             header.exchange_type,

@@ -7,12 +7,23 @@ import dataclasses
 import inspect
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from wansim.ike.constants import ProtocolId
+from wansim.ike.errors import ParseError
 from wansim.ike.events import ExchangeCompleted
 from wansim.ike.frozen import fast_init
 from wansim.ike.memo import IdentityMemo
-from wansim.ike.message import IkeHeader
-from wansim.ike.payloads import EncryptedFragment, IdInitiator, Notify
+from wansim.ike.message import IkeHeader, _parse_sa
+from wansim.ike.payloads import (
+    EncryptedFragment,
+    IdInitiator,
+    Notify,
+    Proposal,
+    SecurityAssociation,
+)
+from wansim.ike.proposals import parse_proposal
 
 
 def _zoo():
@@ -108,3 +119,34 @@ def test_unchecked_builds_the_same_object_without_the_checks():
     assert slotted._unchecked(-1, ()).a == -1  # no __post_init__: callers vouch for values
     header = IkeHeader(b"\x01" * 8, bytes(8), 34, 8, 0, 33, 300)
     assert IkeHeader.from_bytes(header.to_bytes() + bytes(272)) == header
+
+
+_TRANSFORMS = parse_proposal("aes256gcm16-x25519-ke1_mlkem768", "esp").transforms
+# ESP proposals with a 4-byte SPI, IKE ones (as in a rekey) with an 8-byte SPI.
+_PROPOSALS = st.builds(
+    lambda esp, spi: Proposal(
+        1, ProtocolId.ESP if esp else ProtocolId.IKE, spi[: 4 if esp else 8], _TRANSFORMS
+    ),
+    st.booleans(),
+    st.binary(min_size=8, max_size=8),
+)
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.lists(_PROPOSALS, min_size=1, max_size=3), st.binary(max_size=8), st.integers(0, 200))
+def test_sa_parse_with_spis_zeroed_equals_the_plain_parse(proposals, noise, cut):
+    """The memoised SA parse (SPIs zeroed, then put back) gives what from_body gives,
+    for well-formed bodies and for damaged ones (same ParseError)."""
+    numbered = tuple(
+        Proposal(i, p.protocol, p.spi, p.transforms) for i, p in enumerate(proposals, 1)
+    )
+    body = SecurityAssociation(numbered).body()
+    for data in (body, body[:cut] + noise + body[cut:], body[:cut]):
+        try:
+            expected = SecurityAssociation.from_body(data)
+        except ParseError as error:
+            with pytest.raises(ParseError) as raised:
+                _parse_sa(data)
+            assert str(raised.value) == str(error)
+        else:
+            assert _parse_sa(data) == expected

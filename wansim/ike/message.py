@@ -40,6 +40,7 @@ from wansim.ike.payloads import (
     KeyExchange,
     Notify,
     Payload,
+    Proposal,
     SecurityAssociation,
     TrafficSelectorsInitiator,
     TrafficSelectorsResponder,
@@ -244,6 +245,49 @@ _MEMOISED = frozenset(
         TrafficSelectorsResponder,
     }
 )
+_parse_sa_memoised = functools.lru_cache(maxsize=1024)(SecurityAssociation.from_body)
+
+
+def _parse_sa(body: bytes) -> SecurityAssociation:
+    """An SA body repeats byte for byte from one handshake to the next except for the
+    SPIs (random per Child SA and IKE rekey), and SPI values play no part in parsing or
+    its errors: parse it with the SPIs zeroed (memoised), then put the SPIs back."""
+    spans = _spi_spans(body)
+    if not spans:
+        return _parse_sa_memoised(body)
+    blank = bytearray(body)
+    for start, end in spans:
+        blank[start:end] = bytes(end - start)
+    parsed = _parse_sa_memoised(bytes(blank))  # the ParseError the real body would raise
+    if len(parsed.proposals) != len(spans):  # cannot happen: both walks read the same fields
+        return SecurityAssociation.from_body(body)
+    return SecurityAssociation._unchecked(
+        tuple(
+            Proposal._unchecked(p.number, p.protocol, body[start:end], p.transforms)
+            for p, (start, end) in zip(parsed.proposals, spans, strict=True)
+        )
+    )
+
+
+def _spi_spans(body: bytes) -> list[tuple[int, int]] | None:
+    """Where the proposals' non-empty SPIs sit, walking the proposal headers the way the
+    parser does; None when there are none or the walk meets anything unusual."""
+    spans, offset, end = [], 0, len(body)
+    while offset + 8 <= end:
+        last_more, length, spi_size = (
+            body[offset],
+            body[offset + 2] << 8 | body[offset + 3],
+            body[offset + 6],
+        )
+        if length < 8 + spi_size or offset + length > end:
+            return None
+        spans.append((offset + 8, offset + 8 + spi_size))
+        if last_more == 0:
+            return spans if any(start != stop for start, stop in spans) else None
+        offset += length
+    return None
+
+
 _ENCRYPTED_CLASSES = {cls.payload_type: cls for cls in _ENCRYPTED}
 # Payload type -> body parser: the class's from_body, memoised (per class) where it pays.
 _BODY_PARSERS = {
@@ -253,6 +297,7 @@ _BODY_PARSERS = {
     for payload_type, cls in PAYLOAD_CLASSES.items()
     if cls not in _ENCRYPTED
 }
+_BODY_PARSERS[PayloadType.SA] = _parse_sa
 
 
 def _chain_error(parsed: list[Payload], payload_type: int, offset: int, what: str) -> ParseError:

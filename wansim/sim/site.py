@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import simpy
 
+from wansim.crypto.signatures import make_credentials
 from wansim.ike.config import IkeConfig
 from wansim.ike.events import (
     AuthenticationFailed,
@@ -135,6 +136,7 @@ class BranchSite:
         self.ip = ip
         self.policy = policy
         self.rng = rng
+        self._certificate: tuple | None = None  # (key, DER) under signature auth
         # health checks only steer between two tunnels; their phases have their own stream
         # (common random numbers: drawing them never shifts the rekey jitter)
         probes = len(addresses) > 1 and policy.health_interval_s > 0 and probe_rng is not None
@@ -167,6 +169,7 @@ class BranchSite:
             local_addr=(self.ip, 500),
             remote_addr=(tunnel.address, 500),
             created_at=now,
+            credentials=self._credentials(),
         )
         tunnel.sa = sa
         tunnel.pop = None
@@ -176,6 +179,14 @@ class BranchSite:
         )
         sa.initiate(now)
         tunnel.driver.flush()
+
+    def _credentials(self) -> tuple | None:
+        """The branch's one key and certificate under signature auth, made on first use."""
+        if self.policy.ike.auth == "psk":
+            return None
+        if self._certificate is None:
+            self._certificate = make_credentials(self.policy.ike.auth, self.policy.ike.local_id)
+        return self._certificate
 
     def _schedule_rekey(self, tunnel: Tunnel, kind: str) -> None:
         p = self.policy

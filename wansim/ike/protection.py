@@ -411,9 +411,10 @@ class Reassembly:
                 f"{fragment.total} fragments exceed the limit of {self.max_fragments}"
             )
         self.expire(now)
-        if self._key != fragment.message_key or fragment.total > self._total:
+        key = fragment.message_key
+        if self._key != key or fragment.total > self._total:
             self._reset()
-            self._key, self._total, self._started_at = fragment.message_key, fragment.total, now
+            self._key, self._total, self._started_at = key, fragment.total, now
         elif fragment.total < self._total:
             raise ReassemblyError(
                 f"fragment claims {fragment.total} fragments, {self._total} expected: stale"

@@ -189,17 +189,17 @@ def section(rows: list[dict], rounds: int) -> str:
         "",
         "Reading: the engine's own work (building and parsing payloads, proposal selection, "
         "fragmentation and reassembly, state, events) is the part a simulation pays per "
-        "handshake on top of the crypto; it grows with the number of exchanges and fragments, "
-        "not with the key-exchange method, and it still outweighs the crypto of a hybrid "
-        "handshake (compare the columns). A cProfile of the x25519+mlkem768 handshake "
-        "splits it into payload encoding and parsing (about 45 %: one small frozen object "
-        "per payload, "
-        "transform and selector), the state machine's bookkeeping (about a third: "
-        "dispatch, events, response cache, fragment reassembly), SK framing, proposal "
-        "handling and this loopback harness (under 10 % each). No single function holds "
-        "more than a few percent, so what is left is Python's per-object cost. Repeated "
-        "work is already memoised: the parsing of payloads every handshake repeats byte "
-        "for byte, proposal selection, cipher suites and cipher objects.",
+        "handshake on top of the crypto; it grows with the number of exchanges and datagrams "
+        "(fragments), not with the key-exchange method. The column also carries this "
+        "benchmark's own instrumentation (the timing wrappers and the wrapper objects made "
+        "around every key exchange), which a plain run does not pay. What a handshake repeats "
+        "from the last one is memoised: payload parses (SA payloads with their SPIs zeroed), "
+        "the encodings of configured and chosen proposals, identities, status notifies and "
+        "traffic selectors, proposal choice and selector narrowing (keyed by wire bytes or by "
+        "object identity), cipher suites and cipher objects; key exchange data, nonces, SPIs "
+        "and every cryptographic operation are new each time. What is left is Python's "
+        "per-call cost along each message's path: parsing, SK framing, dispatch and events, "
+        "and this loopback harness.",
     ]
     return "\n".join(lines)
 

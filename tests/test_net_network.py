@@ -56,7 +56,10 @@ def test_site_pop_delay_equals_the_formula():
     np.testing.assert_allclose(world.site_pop_delay_s(sites, pops), expected, rtol=1e-12)
     np.testing.assert_allclose(world.rtt_s(sites, pops), 2 * expected, rtol=1e-12)
     path = world.site_pop_path(7, int(pops[7]))
-    assert path.delay_s == pytest.approx(expected[7])
+    assert path.delay_s == pytest.approx(expected[7], rel=1e-12)
+    elsewhere = (int(pops[7]) + 1) % len(world.pops)  # not a catchment POP: computed alone
+    assert world.site_pop_path(7, elsewhere).delay_s == pytest.approx(
+        float(world.site_pop_delay_s(7, elsewhere)), rel=1e-12)
     profile = world.sites.profile(7)
     assert (path.mtu_bytes, path.bandwidth_bps, path.jitter_s) == (
         min(profile.mtu_bytes, 1500), profile.bandwidth_bps, profile.jitter_s)

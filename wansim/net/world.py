@@ -132,16 +132,39 @@ class World:
         return 2 * self.site_pop_delay_s(site, pop)
 
     def site_pop_path(self, site: int, pop: int) -> Path:
-        """The path between a site and a POP (same both ways)."""
+        """The path between a site and a POP (same both ways).
+
+        The delay to a site's healthy-world POP of any anycast address comes from one
+        vectorised computation over all sites (most paths a run uses; one numpy call per
+        site would cost more than the rest of its handshake's routing); other POPs are
+        computed one by one. Which of the two a pair uses depends only on the world.
+        """
         profile = self.sites.profile(site)
+        delay = self._catchment_delay_s(site, pop)
         return Path(
-            delay_s=float(self.site_pop_delay_s(site, pop)),
+            delay_s=float(self.site_pop_delay_s(site, pop)) if delay is None else delay,
             jitter_s=profile.jitter_s,
             loss=combined_loss(profile.loss, self.paths.internet_loss),
             mtu_bytes=min(profile.mtu_bytes, self.paths.pop_mtu_bytes),
             bandwidth_bps=profile.bandwidth_bps,
             drops_fragments=bool(self.drops_fragments[site]),
         )
+
+    def _catchment_delay_s(self, site: int, pop: int) -> float | None:
+        for pops, delays in self._catchment_delays:
+            if pops[site] == pop:
+                return delays[site]
+        return None
+
+    @cached_property
+    def _catchment_delays(self) -> tuple[tuple[list[int], list[float]], ...]:
+        """Per anycast address: every site's healthy-world POP and its one-way delay."""
+        sites = np.arange(len(self.sites))
+        out = []
+        for address in self.anycast_addresses:
+            pops = self.catchment(address)
+            out.append((pops.tolist(), self.site_pop_delay_s(sites, pops).tolist()))
+        return tuple(out)
 
     def pop_pop_path(self, a: int, b: int) -> Path:
         """POP to POP over the backbone's shortest path."""

@@ -4,13 +4,16 @@ objects as the `__init__` dataclasses writes, and `IdentityMemo` answers by iden
 from __future__ import annotations
 
 import dataclasses
+import hmac
 import inspect
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wansim.ike.constants import ProtocolId
+from wansim.ike import keymat
+from wansim.ike.ciphers import UnsupportedAlgorithm
+from wansim.ike.constants import PrfId, ProtocolId
 from wansim.ike.errors import ParseError
 from wansim.ike.events import ExchangeCompleted
 from wansim.ike.frozen import fast_init
@@ -150,3 +153,38 @@ def test_sa_parse_with_spis_zeroed_equals_the_plain_parse(proposals, noise, cut)
             assert str(raised.value) == str(error)
         else:
             assert _parse_sa(data) == expected
+
+
+def _reference_prf_plus(hash_name: str, key: bytes, seed: bytes, length: int) -> bytes:
+    """prf+ of RFC 7296 §2.13 written plainly, one hmac.digest per block."""
+    out, block, counter = b"", b"", 1
+    while len(out) < length:
+        block = hmac.digest(key, block + seed + bytes([counter]), hash_name)
+        out, counter = out + block, counter + 1
+    return out[:length]
+
+
+@settings(deadline=None, max_examples=100)
+@given(
+    st.sampled_from(sorted(keymat.PRF_ALGORITHMS)),
+    st.binary(max_size=80),
+    st.binary(max_size=300),
+    st.integers(0, 400),
+)
+def test_key_schedule_prf_and_prf_plus_equal_plain_hmac(prf_id, key, seed, length):
+    alg = keymat.PRF_ALGORITHMS[prf_id]
+    expected = _reference_prf_plus(alg.hash_name, key, seed, length)
+    assert keymat.prf_plus(prf_id, key, seed, length) == expected
+    assert keymat.prf_plus(alg, key, seed, length) == expected
+    assert keymat.prf(prf_id, key, seed) == hmac.digest(key, seed, alg.hash_name)
+    assert keymat.prf(alg, key, seed) == alg(key, seed) == hmac.digest(key, seed, alg.hash_name)
+
+
+def test_key_schedule_errors_are_unchanged():
+    with pytest.raises(UnsupportedAlgorithm, match="unsupported PRF transform 99"):
+        keymat.prf(99, b"k", b"d")
+    with pytest.raises(UnsupportedAlgorithm):
+        keymat.prf_plus(99, b"k", b"d", 32)
+    with pytest.raises(keymat.KeyScheduleError, match="at most 255 blocks"):
+        keymat.prf_plus(PrfId.PRF_HMAC_SHA2_256, b"k", b"d", 255 * 32 + 1)
+    assert len(keymat.prf_plus(PrfId.PRF_HMAC_SHA2_256, b"k", b"d", 255 * 32)) == 255 * 32

@@ -26,6 +26,16 @@ from wansim.ike.ciphers import CipherSuite, UnsupportedAlgorithm
 from wansim.ike.constants import PrfId
 from wansim.ike.frozen import fast_init
 
+try:  # OpenSSL's HMAC, which hmac.digest / hmac.new call after a few Python layers
+    from _hashlib import hmac_digest as _hmac_digest
+    from _hashlib import hmac_new as _hmac_new
+except ImportError:  # a Python built without OpenSSL: the same bytes, slower
+    _hmac_digest = hmac.digest
+
+    def _hmac_new(key: bytes, digestmod: str):
+        return hmac.new(key, digestmod=digestmod)
+
+
 KEY_PAD = b"Key Pad for IKEv2"  # RFC 7296 §2.15, 17 ASCII bytes, no terminator
 PRF_PLUS_MAX_BLOCKS = 255  # RFC 7296 §2.13: the counter is one octet
 
@@ -50,7 +60,7 @@ class Prf:
         return self.output_bytes
 
     def __call__(self, key: bytes, data: bytes) -> bytes:
-        return hmac.digest(key, data, self.hash_name)
+        return _hmac_digest(key, data, self.hash_name)
 
 
 PRF_ALGORITHMS: dict[int, Prf] = {
@@ -73,14 +83,25 @@ def get_prf(alg: int | Prf) -> Prf:
         raise UnsupportedAlgorithm(f"unsupported PRF transform {alg}") from None
 
 
+# Hash name by IANA PRF ID: the key schedule's calls look it up without get_prf.
+_HASH_NAMES = {transform_id: alg.hash_name for transform_id, alg in PRF_ALGORITHMS.items()}
+_COUNTERS = [bytes([n]) for n in range(PRF_PLUS_MAX_BLOCKS + 1)]  # prf+ block counters
+
+
 def prf(alg: int | Prf, key: bytes, data: bytes) -> bytes:
     """prf(K, S) of the negotiated PRF."""
-    return get_prf(alg)(key, data)
+    name = _HASH_NAMES.get(alg) if type(alg) is not Prf else alg.hash_name
+    if name is None:
+        name = get_prf(alg).hash_name  # raises UnsupportedAlgorithm
+    return _hmac_digest(key, data, name)
 
 
 def prf_plus(alg: int | Prf, key: bytes, seed: bytes, length: int) -> bytes:
     """prf+(K, S) = T1 | T2 | ..., T1 = prf(K, S | 0x01), Tn = prf(K, Tn-1 | S | n), cut
-    to `length` bytes (RFC 7296 §2.13). More than 255 blocks is an error."""
+    to `length` bytes (RFC 7296 §2.13). More than 255 blocks is an error.
+
+    Every block uses the same K, so HMAC is keyed once and each block continues from a
+    copy of that state (the same bytes as a fresh HMAC, without re-hashing the key pads)."""
     function = get_prf(alg)
     blocks = -(-length // function.output_bytes)
     if length < 0 or blocks > PRF_PLUS_MAX_BLOCKS:
@@ -88,12 +109,15 @@ def prf_plus(alg: int | Prf, key: bytes, seed: bytes, length: int) -> bytes:
             f"prf+ of {function.name} yields at most {PRF_PLUS_MAX_BLOCKS} blocks "
             f"({PRF_PLUS_MAX_BLOCKS * function.output_bytes} bytes); {length} requested"
         )
-    out = bytearray()
+    keyed = _hmac_new(key, digestmod=function.hash_name)
+    out = []
     block = b""
-    for counter in range(1, blocks + 1):
-        block = function(key, block + seed + bytes([counter]))
-        out += block
-    return bytes(out[:length])
+    for counter in _COUNTERS[1 : blocks + 1]:
+        mac = keyed.copy()
+        mac.update(block + seed + counter)
+        block = mac.digest()
+        out.append(block)
+    return b"".join(out)[:length]
 
 
 @fast_init

@@ -34,6 +34,12 @@ from wansim.ike.sa import Addr, IkeSa, RandomBytes, State, WireMessage
 from wansim.ike.sa_records import _Outbox, _stateless_init_reply
 
 _ZERO_SPI = bytes(8)
+# Bound once for the per-datagram path: Enum class attributes are slow to look up in
+# Python 3.11, and `int & IntFlag` goes through IntFlag's Python-level operator.
+_IKE_SA_INIT = ExchangeType.IKE_SA_INIT
+_INITIATOR = int(HeaderFlag.INITIATOR)
+_RESPONSE = int(HeaderFlag.RESPONSE)
+_IDLE = State.IDLE
 
 
 class Gateway(_Outbox):
@@ -154,8 +160,8 @@ class Gateway(_Outbox):
         ike = data[4:] if data[:4] == NON_ESP_MARKER else data
         header = IkeHeader.from_bytes(ike)
         if (
-            header.exchange_type == ExchangeType.IKE_SA_INIT
-            and not header.is_response
+            header.exchange_type == _IKE_SA_INIT
+            and not header.flags & _RESPONSE
             and header.spi_r == _ZERO_SPI
         ):
             sa = self._by_init.get((header.spi_i, addr[0]))
@@ -173,7 +179,7 @@ class Gateway(_Outbox):
                 self._half_open_at[ingress] = self._half_open_at.get(ingress, 0) + 1
         else:
             # Our SPI is SPIr in messages from the original initiator, else SPIi.
-            spi = header.spi_r if header.flags & HeaderFlag.INITIATOR else header.spi_i
+            spi = header.spi_r if header.flags & _INITIATOR else header.spi_i
             sa = self._by_spi.get(spi)
             if sa is None:
                 self._events.append(
@@ -181,7 +187,7 @@ class Gateway(_Outbox):
                 )
                 return
         sa.receive_datagram(data, addr, now)
-        if sa.state is State.IDLE:  # its IKE_SA_INIT was malformed: keep no state
+        if sa.state is _IDLE:  # its IKE_SA_INIT was malformed: keep no state
             self._out.extend(sa.datagrams_to_send(now))
             self._events.extend(iter(sa.next_event, None))
             self._forget(sa)
@@ -197,12 +203,14 @@ class Gateway(_Outbox):
             self._forget(sa)
             return
         spis = sa.local_spis
-        known = self._spis_of.get(sa, set())
-        for spi in known - spis:
-            self._by_spi.pop(spi, None)
-        for spi in spis - known:
-            self._by_spi[spi] = sa
-        self._spis_of[sa] = spis
+        known = self._spis_of.get(sa)
+        if spis != known:  # usually equal: SPIs change only at IKE_SA_INIT and rekeys
+            known = known or set()
+            for spi in known - spis:
+                self._by_spi.pop(spi, None)
+            for spi in spis - known:
+                self._by_spi[spi] = sa
+            self._spis_of[sa] = spis
         if sa.established:
             self._settled(sa)
             self._by_init.pop((sa.ike_spis[0], sa.remote_addr[0]), None)

@@ -255,6 +255,13 @@ def _parse_sa(body: bytes) -> SecurityAssociation:
     spans = _spi_spans(body)
     if not spans:
         return _parse_sa_memoised(body)
+    if len(spans) == 1:  # the usual case: one chosen proposal, or a one-proposal offer
+        start, end = spans[0]
+        parsed = _parse_sa_memoised(body[:start] + bytes(end - start) + body[end:])
+        if len(parsed.proposals) == 1:  # else cannot happen, and the general path copes
+            p = parsed.proposals[0]
+            proposal = Proposal._unchecked(p.number, p.protocol, body[start:end], p.transforms)
+            return SecurityAssociation._unchecked((proposal,))
     blank = bytearray(body)
     for start, end in spans:
         blank[start:end] = bytes(end - start)

@@ -350,21 +350,28 @@ def test_tshark_decodes_and_decrypts_a_real_conversation(chroot, tmp_path):
     assert [f.exchange_type for f in requests] == [34, 43, 35, 36, 44, 37, 36, 44, 37, 37]
 
 
+def _signing_pair(token: str, *, wansim_initiates: bool):
+    """(charon config, wansim config, wansim's credentials) for certificate auth: each side
+    has its own key and certificate, and charon pins ours."""
+    ids = (INITIATOR_ID, RESPONDER_ID) if wansim_initiates else (RESPONDER_ID, INITIATOR_ID)
+    ours, theirs = (pubkey_credentials(token, identity) for identity in ids)
+    peer = _charon(
+        HYBRID, initiator=not wansim_initiates, auth="pubkey", local_cert_pem=theirs[3],
+        local_key_pem=theirs[2], remote_cert_pem=ours[3],
+    )  # fmt: skip
+    config = _wansim(HYBRID, initiator=wansim_initiates)
+    return peer, config.model_copy(update={"auth": token, "psk": ""}), ours[:2]
+
+
 @pytest.mark.interop
 @pytest.mark.parametrize("token, charon_name", [("ecdsa-p256", "SHA256"), ("ecdsa-p384", "SHA384")])
 def test_signature_auth_with_charon(chroot, token, charon_name):
     """RFC 7427 Digital Signature auth with certificates in CERT payloads, both directions
     of trust: charon pins our certificate, we take its (wansim models no PKI). ML-DSA cannot
     be tried: sid's strongSwan 6.1.0 has no ML-DSA in any plugin."""
-    ours = pubkey_credentials(token, INITIATOR_ID)
-    theirs = pubkey_credentials(token, RESPONDER_ID)
-    peer = _charon(
-        HYBRID, initiator=False, auth="pubkey", local_cert_pem=theirs[3],
-        local_key_pem=theirs[2], remote_cert_pem=ours[3],
-    )  # fmt: skip
-    config = _wansim(HYBRID, initiator=True).model_copy(update={"auth": token, "psk": ""})
+    peer, config, ours = _signing_pair(token, wansim_initiates=True)
     with Charon(peer) as charon:
-        result = _wansim_initiates(config, credentials=ours[:2], rekey_child=True)
+        result = _wansim_initiates(config, credentials=ours, rekey_child=True)
         log = charon.log()
     assert result.ok, _explain(result, charon)
     assert f"authentication of '{INITIATOR_ID}' with ECDSA_WITH_{charon_name}_DER successful" in log
@@ -377,15 +384,8 @@ def test_signature_auth_with_charon(chroot, token, charon_name):
 def test_signature_auth_when_charon_initiates(chroot):
     """The other direction: charon initiates with its certificate, wansim's Gateway
     answers signing with the one certificate it was given."""
-    token = "ecdsa-p256"
-    ours = pubkey_credentials(token, RESPONDER_ID)
-    theirs = pubkey_credentials(token, INITIATOR_ID)
-    peer = _charon(
-        HYBRID, initiator=True, auth="pubkey", local_cert_pem=theirs[3],
-        local_key_pem=theirs[2], remote_cert_pem=ours[3],
-    )  # fmt: skip
-    config = _wansim(HYBRID, initiator=False).model_copy(update={"auth": token, "psk": ""})
-    responder = _responder(config, timeout_s=20, credentials=ours[:2])
+    peer, config, ours = _signing_pair("ecdsa-p256", wansim_initiates=False)
+    responder = _responder(config, timeout_s=20, credentials=ours)
     with Charon(peer) as charon:
         up = charon.initiate()
         charon.swanctl("--terminate", "--ike", "wansim", "--timeout", "5")

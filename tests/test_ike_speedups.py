@@ -188,3 +188,17 @@ def test_key_schedule_errors_are_unchanged():
     with pytest.raises(keymat.KeyScheduleError, match="at most 255 blocks"):
         keymat.prf_plus(PrfId.PRF_HMAC_SHA2_256, b"k", b"d", 255 * 32 + 1)
     assert len(keymat.prf_plus(PrfId.PRF_HMAC_SHA2_256, b"k", b"d", 255 * 32)) == 255 * 32
+
+
+def test_moving_events_keeps_their_order_and_empties_the_queue():
+    from collections import deque
+
+    from wansim.ike.sa_records import _Outbox
+
+    box, sink = _Outbox(), deque(["earlier"])
+    box._events = deque(["a", "b", "c"])
+    box._move_events_to(sink)
+    assert list(sink) == ["earlier", "a", "b", "c"]
+    assert box.next_event() is None
+    box._move_events_to(sink)  # nothing queued: nothing moves
+    assert list(sink) == ["earlier", "a", "b", "c"]

@@ -197,8 +197,7 @@ class Gateway(_Outbox):
     def _collect(self, sa: IkeSa) -> None:
         """Take an SA's output and events, and bring the indexes up to date."""
         self._out.extend(sa.datagrams_to_send(0.0))
-        while (event := sa.next_event()) is not None:
-            self._events.append(event)
+        sa._move_events_to(self._events)
         if sa.closed:
             self._forget(sa)
             return

@@ -107,7 +107,7 @@ _TEXTS: dict[tuple, tuple[str, ...]] = {}
 def _selectors_key(*groups) -> tuple | None:
     try:
         return tuple(
-            _selectors_wire(group) if type(group) is tuple else _wire(group) for group in groups
+            [_selectors_wire(group) if type(group) is tuple else _wire(group) for group in groups]
         )
     except (ValueError, TypeError, struct.error):  # not encodable: compute, do not memoise
         return None

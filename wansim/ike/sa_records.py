@@ -55,6 +55,14 @@ class _Outbox:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
+    def _move_events_to(self, sink: deque[Event]) -> None:
+        """Append every queued event to `sink`, in order, and forget them: what a loop
+        over `next_event` does, in one call (a gateway collects its SAs' events so)."""
+        events = self._events
+        if events:
+            sink.extend(events)
+            events.clear()
+
 
 class IkeStateError(RuntimeError):
     """The driver called a command that the IKE SA's state does not allow."""

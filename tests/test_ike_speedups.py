@@ -18,7 +18,7 @@ from wansim.ike.errors import ParseError
 from wansim.ike.events import ExchangeCompleted
 from wansim.ike.frozen import fast_init
 from wansim.ike.memo import IdentityMemo
-from wansim.ike.message import IkeHeader, _parse_sa
+from wansim.ike.message import IkeHeader, _parse_notify, _parse_sa
 from wansim.ike.payloads import (
     EncryptedFragment,
     IdInitiator,
@@ -202,3 +202,26 @@ def test_moving_events_keeps_their_order_and_empties_the_queue():
     assert box.next_event() is None
     box._move_events_to(sink)  # nothing queued: nothing moves
     assert list(sink) == ["earlier", "a", "b", "c"]
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.sampled_from([16388, 16389, 16390, 16430, 24, 7, 40000]),
+    st.integers(0, 3),
+    st.integers(0, 255),
+    st.binary(max_size=24),
+    st.integers(0, 30),
+)
+def test_notify_parse_with_or_without_the_memo_equals_from_body(kind, proto, spi, data, cut):
+    """NAT-D, cookies and notifies with SPIs skip the memo, status notifies use it: the
+    answer (or ParseError) is from_body's either way."""
+    body = bytes([proto, spi & 7]) + kind.to_bytes(2, "big") + data
+    for sample in (body, body[:cut], body, body[:cut]):  # twice: memo hits too
+        try:
+            expected = Notify.from_body(sample)
+        except ParseError as error:
+            with pytest.raises(ParseError) as raised:
+                _parse_notify(sample)
+            assert str(raised.value) == str(error)
+        else:
+            assert _parse_notify(sample) == expected

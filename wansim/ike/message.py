@@ -232,13 +232,13 @@ def _walk_chain(
 
 
 # Payloads that every handshake of a run repeats byte for byte (proposal offers and
-# answers, identities, traffic selectors, status notifies). Parsing is a pure function of
-# the bytes and payloads are immutable, so a memo answers the repeats; key exchange data,
-# nonces and ciphertext are always new and skip it. Errors are never memoised.
+# answers, identities, traffic selectors; status notifies go through _parse_notify).
+# Parsing is a pure function of the bytes and payloads are immutable, so a memo answers
+# the repeats; key exchange data, nonces and ciphertext are always new and skip it.
+# Errors are never memoised.
 _MEMOISED = frozenset(
     {
         SecurityAssociation,
-        Notify,
         IdInitiator,
         IdResponder,
         TrafficSelectorsInitiator,
@@ -295,6 +295,26 @@ def _spi_spans(body: bytes) -> list[tuple[int, int]] | None:
     return None
 
 
+_parse_notify_memoised = functools.lru_cache(maxsize=1024)(Notify.from_body)
+# Notifies whose contents are new in every handshake: NAT-D hashes over fresh SPIs and
+# cookies (RFC 7296 §2.23, §2.6). Parsing them through the memo would only evict the
+# status notifies that do repeat.
+_FRESH_NOTIFIES = frozenset(
+    {
+        NotifyType.NAT_DETECTION_SOURCE_IP,
+        NotifyType.NAT_DETECTION_DESTINATION_IP,
+        NotifyType.COOKIE,
+    }
+)
+
+
+def _parse_notify(body: bytes) -> Notify:
+    """A Notify body: memoised unless it is one of the fresh kinds or carries an SPI."""
+    if len(body) >= 4 and (body[1] or (body[2] << 8 | body[3]) in _FRESH_NOTIFIES):
+        return Notify.from_body(body)
+    return _parse_notify_memoised(body)
+
+
 _ENCRYPTED_CLASSES = {cls.payload_type: cls for cls in _ENCRYPTED}
 # Payload type -> body parser: the class's from_body, memoised (per class) where it pays.
 _BODY_PARSERS = {
@@ -305,6 +325,7 @@ _BODY_PARSERS = {
     if cls not in _ENCRYPTED
 }
 _BODY_PARSERS[PayloadType.SA] = _parse_sa
+_BODY_PARSERS[PayloadType.NOTIFY] = _parse_notify
 
 
 def _chain_error(parsed: list[Payload], payload_type: int, offset: int, what: str) -> ParseError:

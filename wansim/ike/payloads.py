@@ -55,6 +55,8 @@ _ATTRIBUTE_TV = 0x8000  # AF bit: Type/Value format (RFC 7296 §3.3.5)
 # What coerce() looks up, bound once for the payloads every message carries.
 _PAYLOAD_TYPES = members(PayloadType)
 _KE_METHODS = members(KeMethod)
+_NOTIFY_TYPES = members(NotifyType)
+_PROTOCOLS = members(ProtocolId)
 _GENERIC = struct.Struct("!BBH")  # generic payload header, also Notify/Delete/KE fields
 _TYPE_BYTE = struct.Struct("!B3x")  # ID, AUTH and TS payloads: a byte, 3 reserved
 _TRANSFORM = struct.Struct("!BBHBBH")
@@ -434,9 +436,9 @@ class Notify(Payload):
         if len(body) < 4 + spi_size:
             _need(body, 4 + spi_size, f"Notify with {spi_size}-byte SPI")
         return cls(
-            coerce(NotifyType, notify_type),
+            _NOTIFY_TYPES.get(notify_type, notify_type),
             bytes(body[4 + spi_size :]),
-            coerce(ProtocolId, protocol),
+            _PROTOCOLS.get(protocol, protocol),
             bytes(body[4 : 4 + spi_size]),
         )
 

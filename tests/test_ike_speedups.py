@@ -225,3 +225,15 @@ def test_notify_parse_with_or_without_the_memo_equals_from_body(kind, proto, spi
             assert str(raised.value) == str(error)
         else:
             assert _parse_notify(sample) == expected
+
+
+def test_a_message_parsed_with_its_routed_header_equals_the_plain_parse():
+    from wansim.ike.loopback import run_handshake
+    from wansim.ike.message import Message
+
+    run = run_handshake("aes256gcm16-prfsha256-x25519-ke1_mlkem768", seed=3)
+    for *_, data in run.datagrams:
+        ike = data[4:] if data[:4] == bytes(4) else data
+        plain = Message.from_bytes(ike)
+        routed = Message.from_bytes(ike, IkeHeader.from_bytes(ike))
+        assert routed == plain and routed.raw == plain.raw

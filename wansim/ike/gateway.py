@@ -186,7 +186,7 @@ class Gateway(_Outbox):
                     DatagramDropped(now, "unknown_spi", len(data), (header.spi_i, header.spi_r))
                 )
                 return
-        sa.receive_datagram(data, addr, now)
+        sa._receive_routed(data, addr, now, header)  # receive_datagram, header parsed once
         if sa.state is _IDLE:  # its IKE_SA_INIT was malformed: keep no state
             self._out.extend(sa.datagrams_to_send(now))
             self._events.extend(iter(sa.next_event, None))

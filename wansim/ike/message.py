@@ -370,9 +370,12 @@ class Message:
     raw: bytes | None = field(default=None, compare=False, repr=False)
 
     @classmethod
-    def from_bytes(cls, data: bytes) -> Message:
+    def from_bytes(cls, data: bytes, header: IkeHeader | None = None) -> Message:
+        """Parse a whole IKE message. `header`, if given, is `IkeHeader.from_bytes(data)`
+        already made by the caller (a gateway reads it to route the datagram)."""
         data = bytes(data)
-        header = IkeHeader.from_bytes(data)
+        if header is None:
+            header = IkeHeader.from_bytes(data)
         if header.length != len(data):
             raise ParseError(
                 f"IKE header length {header.length} != datagram length {len(data)}",

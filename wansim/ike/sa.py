@@ -52,6 +52,7 @@ from wansim.ike.config import IkeConfig
 from wansim.ike.constants import ExchangeType, ProtocolId, name_of
 from wansim.ike.errors import ParseError
 from wansim.ike.events import Event, IkeSaDeleted, PeerDeclaredDead, RequestRetransmitted
+from wansim.ike.message import IkeHeader
 from wansim.ike.negotiation import ke_tokens
 from wansim.ike.payloads import Delete
 from wansim.ike.sa_handshake import _Handshake
@@ -214,9 +215,14 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
 
     def receive_datagram(self, data: bytes, addr: Addr, now: float) -> None:
         """Feed one UDP payload received from `addr`. Never raises for bad input."""
-        data = bytes(data)
+        self._receive_routed(bytes(data), addr, now, None)
+
+    def _receive_routed(
+        self, data: bytes, addr: Addr, now: float, header: IkeHeader | None
+    ) -> None:
+        """`receive_datagram` for a gateway that has parsed the IKE header to route it."""
         try:
-            self._receive(data, addr, now)
+            self._receive(data, addr, now, header)
         except ParseError as error:
             self._drop(now, "parse_error", len(data), str(error))
 

@@ -72,7 +72,10 @@ class _Transport:
 
     # --- receive path --------------------------------------------------------------
 
-    def _receive(self, data: bytes, addr: Addr, now: float) -> None:
+    def _receive(
+        self, data: bytes, addr: Addr, now: float, header: IkeHeader | None = None
+    ) -> None:
+        """`header`: the datagram's IKE header, when the caller has parsed it already."""
         if self.state is _CLOSED:
             self._drop(now, "sa_closed", len(data))
             return
@@ -81,7 +84,7 @@ class _Transport:
             self._drop(now, "nat_keepalive", 1)
             return
         ike = data[4:] if marker else data
-        message = Message.from_bytes(ike)
+        message = Message.from_bytes(ike, header)
         header = message.header
         gen = self._gen
         if not (gen.original_initiator and header.spi_i == gen.spi_i):  # else: the usual case

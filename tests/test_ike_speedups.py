@@ -237,3 +237,23 @@ def test_a_message_parsed_with_its_routed_header_equals_the_plain_parse():
         plain = Message.from_bytes(ike)
         routed = Message.from_bytes(ike, IkeHeader.from_bytes(ike))
         assert routed == plain and routed.raw == plain.raw
+
+
+@settings(deadline=None, max_examples=200)
+@given(st.integers(0, 0xFFFF), st.integers(0, 0xFFFF), st.binary(min_size=16, max_size=32))
+def test_payload_descriptions_from_the_tables_equal_the_general_rules(notify, method, data):
+    from wansim.ike.message import _describe_any, describe_payload
+    from wansim.ike.payloads import Auth, Encrypted, KeyExchange, Nonce, UnknownPayload
+
+    payloads = [
+        Notify(notify),
+        KeyExchange(method, data),
+        Nonce(data),
+        Auth(2, data),
+        Encrypted(notify & 0xFF, data),
+        EncryptedFragment(1, 2, 0, data),
+        UnknownPayload(notify & 0xFF, data),
+        IdInitiator(2, data),
+    ]
+    for payload in payloads:
+        assert describe_payload(payload) == _describe_any(payload)

@@ -478,8 +478,33 @@ _SHORT = {
 }
 
 
+# Texts that depend on the payload's class alone (exact codec classes; SK included), and
+# those of every registered notify type and key exchange method: traces describe every
+# message sent, so the usual answers are one dict lookup.
+_CLASS_TEXT = {
+    cls: _SHORT[cls.payload_type]
+    for cls in PAYLOAD_CLASSES.values()
+    if cls not in (Notify, KeyExchange, Encrypted, EncryptedFragment)
+} | {Encrypted: "SK"}
+_NOTIFY_TEXT = {value: f"N({name_of(NotifyType, value)})" for value in members(NotifyType)}
+_KE_TEXT = {value: f"KE({name_of(KeMethod, value)})" for value in members(KeMethod)}
+
+
 def describe_payload(payload: Payload) -> str:
     """'SA', 'KE(CURVE25519)', 'N(NAT_DETECTION_SOURCE_IP)', 'SKF(1/2)', 'UNKNOWN(99)'."""
+    cls = type(payload)
+    text = _CLASS_TEXT.get(cls)
+    if text is not None:
+        return text
+    if cls is Notify:
+        text = _NOTIFY_TEXT.get(payload.type)
+    elif cls is KeyExchange:
+        text = _KE_TEXT.get(payload.method)
+    return text if text is not None else _describe_any(payload)
+
+
+def _describe_any(payload: Payload) -> str:
+    """`describe_payload` for anything: subclasses, unregistered numbers, fragments."""
     if isinstance(payload, Notify):
         return f"N({name_of(NotifyType, payload.type)})"
     if isinstance(payload, KeyExchange):

@@ -39,6 +39,7 @@ RandomBytes = Callable[[int], bytes]
 _ZERO_SPI = bytes(8)
 _INITIATOR = int(HeaderFlag.INITIATOR)  # plain ints: IntFlag arithmetic is slow
 _RESPONSE = int(HeaderFlag.RESPONSE)
+_IKE_SA_INIT = ExchangeType.IKE_SA_INIT  # bound once: Enum class attributes are slow
 
 
 class _Outbox:
@@ -387,7 +388,7 @@ def _equal(a: bytes, b: bytes) -> bool:
 
 
 def _describe(payloads, exchange: int) -> str:
-    names = ", ".join(describe_payload(p) for p in payloads)
-    if exchange == ExchangeType.IKE_SA_INIT:
+    names = ", ".join([describe_payload(p) for p in payloads])
+    if exchange == _IKE_SA_INIT:
         return names
     return "SK{" + names + "}"

@@ -177,11 +177,12 @@ class CipherSuite:
         self, encr_key: bytes, integ_key: bytes, iv: bytes, aad: bytes, plaintext: bytes
     ) -> bytes:
         """Encrypt and authenticate; returns `IV | ciphertext | ICV`."""
-        self._check_keys(encr_key, integ_key)
+        if len(encr_key) != self.encr_key_bytes or len(integ_key) != self.integ_key_bytes:
+            self._check_keys(encr_key, integ_key)
         if len(iv) != self.iv_bytes:
             raise ValueError(f"IV must be {self.iv_bytes} bytes, got {len(iv)}")
         if self.aead:
-            aead, salt = self._gcm(encr_key)
+            aead, salt = self._gcm_by_key.get(encr_key) or self._gcm(encr_key)
             return iv + aead.encrypt(salt + iv, plaintext, aad)
         if len(plaintext) % self.block_bytes:
             raise ValueError("CBC plaintext must be padded to the block size first")
@@ -192,7 +193,8 @@ class CipherSuite:
 
     def open(self, encr_key: bytes, integ_key: bytes, aad: bytes, body: bytes) -> bytes:
         """Verify and decrypt `IV | ciphertext | ICV`; IntegrityError if the ICV is wrong."""
-        self._check_keys(encr_key, integ_key)
+        if len(encr_key) != self.encr_key_bytes or len(integ_key) != self.integ_key_bytes:
+            self._check_keys(encr_key, integ_key)
         if len(body) < self.iv_bytes + self.icv_bytes:
             raise ParseError(
                 f"encrypted payload body of {len(body)} bytes is shorter than IV + ICV "
@@ -200,7 +202,7 @@ class CipherSuite:
             )
         iv = body[: self.iv_bytes]
         if self.aead:
-            aead, salt = self._gcm(encr_key)
+            aead, salt = self._gcm_by_key.get(encr_key) or self._gcm(encr_key)
             try:
                 return aead.decrypt(salt + iv, body[self.iv_bytes :], aad)
             except InvalidTag:
@@ -218,10 +220,15 @@ class CipherSuite:
         decryptor = Cipher(algorithms.AES(encr_key), modes.CBC(iv)).decryptor()
         return decryptor.update(ciphertext) + decryptor.finalize()
 
+    @functools.cached_property
+    def _gcm_by_key(self) -> dict[bytes, tuple[AESGCM, bytes]]:
+        """SK_e -> (AES-GCM cipher, salt): see `_gcm`. Not pickled (`__getstate__`)."""
+        return {}
+
     def _gcm(self, encr_key: bytes) -> tuple[AESGCM, bytes]:
         """(AES-GCM cipher, salt) for SK_e. Both ends seal and open several messages
         with one key, so the cipher objects of the last few keys are kept on the suite."""
-        ciphers = self.__dict__.setdefault("_gcm_by_key", {})
+        ciphers = self._gcm_by_key
         found = ciphers.get(encr_key)
         if found is None:
             # RFC 5282 §7.1: the salt is the last 4 octets of SK_e; nonce = salt | IV (§4).

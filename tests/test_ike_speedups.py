@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hmac
 import inspect
+import struct
 
 import pytest
 from hypothesis import given, settings
@@ -257,3 +258,40 @@ def test_payload_descriptions_from_the_tables_equal_the_general_rules(notify, me
     ]
     for payload in payloads:
         assert describe_payload(payload) == _describe_any(payload)
+
+
+def _bytes_or_error(function, *args):
+    try:
+        return function(*args)
+    except (ValueError, struct.error) as error:
+        return type(error), str(error)
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.integers(-1, 0x10001),
+    st.integers(-1, 300),
+    st.binary(max_size=8),
+    st.binary(max_size=40),
+    st.sampled_from([0, 1, 0xFFFF - 7, 0xFFFF - 4]),
+    st.integers(-1, 256),
+)
+def test_packed_at_once_payloads_equal_the_generic_header_plus_body(
+    number, small, spi, data, pad, next_payload
+):
+    """KE, Notify, ID and AUTH write header and fixed fields in one pack: same bytes as
+    the generic header + body(), and the same error when a field is out of range."""
+    from wansim.ike.payloads import Auth, IdResponder, KeyExchange, Payload
+
+    data += bytes(pad)  # reach the 16-bit Payload Length limit and past it
+    payloads = [
+        KeyExchange(number, data),
+        Notify(number, data, small, spi),
+        IdInitiator(small, data),
+        IdResponder(small, data),
+        Auth(small, data),
+    ]
+    for payload in payloads:
+        assert _bytes_or_error(payload.to_bytes, next_payload) == _bytes_or_error(
+            Payload.to_bytes, payload, next_payload
+        )

@@ -63,6 +63,11 @@ _TRANSFORM = struct.Struct("!BBHBBH")
 _PROPOSAL = struct.Struct("!BBHBBBB")
 _ATTRIBUTE = struct.Struct("!HH")
 _SELECTOR = struct.Struct("!BBHHH")
+# Generic header and fixed body fields in one pack, for the payloads every message
+# carries (their to_bytes falls back to Payload.to_bytes, and its errors, on bad fields).
+_KE_HEAD = struct.Struct("!BBHHH")
+_NOTIFY_HEAD = struct.Struct("!BBHBBH")
+_TYPED_HEAD = struct.Struct("!BBHB3x")
 
 
 def _need(body: bytes, size: int, what: str, offset: int = 0) -> None:
@@ -378,6 +383,13 @@ class KeyExchange(Payload):
             _u16(self.method, "KE method")
             raise
 
+    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
+        data = self.data
+        try:
+            return _KE_HEAD.pack(next_payload, 0, 8 + len(data), self.method, 0) + data
+        except struct.error:
+            return Payload.to_bytes(self, next_payload)
+
     @classmethod
     def from_body(cls, body: bytes) -> Self:
         if len(body) < 4:
@@ -429,6 +441,15 @@ class Notify(Payload):
             raise
         return head + self.spi + self.data
 
+    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
+        spi, data = self.spi, self.data
+        length = 8 + len(spi) + len(data)
+        try:
+            head = _NOTIFY_HEAD.pack(next_payload, 0, length, self.protocol, len(spi), self.type)
+        except struct.error:
+            return Payload.to_bytes(self, next_payload)
+        return head + spi + data
+
     @classmethod
     def from_body(cls, body: bytes) -> Self:
         _need(body, 4, "Notify payload body")
@@ -458,6 +479,13 @@ class _TypedData(Payload):
         except struct.error:
             _u8(self.kind, "type")
             raise
+
+    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
+        data = self.data
+        try:
+            return _TYPED_HEAD.pack(next_payload, 0, 8 + len(data), self.kind) + data
+        except struct.error:
+            return Payload.to_bytes(self, next_payload)
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:

@@ -279,7 +279,7 @@ def _parse_sa(body: bytes) -> SecurityAssociation:
 def _spi_spans(body: bytes) -> list[tuple[int, int]] | None:
     """Where the proposals' non-empty SPIs sit, walking the proposal headers the way the
     parser does; None when there are none or the walk meets anything unusual."""
-    spans, offset, end = [], 0, len(body)
+    spans, offset, end, any_spi = [], 0, len(body), 0
     while offset + 8 <= end:
         last_more, length, spi_size = (
             body[offset],
@@ -289,8 +289,9 @@ def _spi_spans(body: bytes) -> list[tuple[int, int]] | None:
         if length < 8 + spi_size or offset + length > end:
             return None
         spans.append((offset + 8, offset + 8 + spi_size))
+        any_spi |= spi_size
         if last_more == 0:
-            return spans if any(start != stop for start, stop in spans) else None
+            return spans if any_spi else None
         offset += length
     return None
 

@@ -56,6 +56,8 @@ Progress = Callable[[str, float, float], None]
 Tables = tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame, dict]
 #: Shards per worker process: smaller pieces, handed out as workers free up, even the load.
 SHARDS_PER_WORKER = 4
+#: Cyclic-GC thresholds during a run (Python's default is 700, 10, 10).
+QUIET_THRESHOLDS = (50_000, 50, 100)
 PROGRESS_STEPS = 100
 
 
@@ -360,8 +362,15 @@ def _shard_tables(config: ExperimentConfig, strategy: str, seed: int, sites: Any
         world = build_world_from(config, seed)
         _INPUTS[key] = (world, failure_plan(config, world, seed))
     world, plan = _INPUTS[key]
-    with quiet_gc():
-        return StrategyRun(config, world, strategy, plan, seed, sites).run().tables()
+    return StrategyRun(config, world, strategy, plan, seed, sites).run().tables()
+
+
+def _quiet_worker() -> None:
+    """A worker process keeps the collector as `quiet_gc` sets it, for its whole life:
+    what it inherited stays frozen (a full collection would touch, and so copy, every
+    page it shares with the parent)."""
+    gc.freeze()
+    gc.set_threshold(*QUIET_THRESHOLDS)
 
 
 def _parallel(
@@ -386,10 +395,15 @@ def _parallel(
     key = (config.model_dump_json(), seed)
     _INPUTS[key] = (world, plan)
     try:
-        # fork where there is one: workers inherit the world instead of rebuilding it
+        # fork where there is one: workers inherit the world (and a frozen heap)
         methods = multiprocessing.get_all_start_methods()
         context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
-        with ProcessPoolExecutor(min(workers, len(units)), mp_context=context) as pool:
+        with (
+            quiet_gc(),
+            ProcessPoolExecutor(
+                min(workers, len(units)), mp_context=context, initializer=_quiet_worker
+            ) as pool,
+        ):
             futures = [
                 pool.submit(_shard_tables, config, strategy, seed, shard.sites)
                 for strategy, shard in units
@@ -465,7 +479,7 @@ def quiet_gc() -> Iterator[None]:
     """
     thresholds = gc.get_threshold()
     gc.freeze()
-    gc.set_threshold(50_000, 50, 100)
+    gc.set_threshold(*QUIET_THRESHOLDS)
     try:
         yield
     finally:

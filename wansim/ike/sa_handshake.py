@@ -10,8 +10,8 @@ from wansim.crypto import KeyExchangeError, SignatureError, get_signature_scheme
 from wansim.crypto.signatures import (
     auth_data,
     certificate_public_key,
+    make_credentials,
     parse_auth_data,
-    self_signed_certificate,
 )
 from wansim.ike import keymat
 from wansim.ike.constants import (
@@ -396,9 +396,7 @@ class _Handshake:
     def _signer(self) -> tuple[Any, Any, bytes]:
         """(scheme, private key, DER certificate): injected, or made on first use."""
         if self._credentials is None:
-            scheme = get_signature_scheme(self.config.auth)
-            key = scheme.generate()
-            self._credentials = (key, self_signed_certificate(scheme, key, self.config.local_id))
+            self._credentials = make_credentials(self.config.auth, self.config.local_id)
         key, cert = self._credentials
         return get_signature_scheme(self.config.auth), key, cert
 

@@ -251,6 +251,19 @@ def test_charon_initiator_with_wansim_responder(chroot, case):
     assert max(b for m in result.sent for b in m.fragment_bytes) <= limit
 
 
+def _charon_initiates_once(peer: CharonConfig, responder: ResponderThread):
+    """charon brings the tunnel up and tears it down against `responder`: (wansim's
+    result, charon's log), both checked to have succeeded."""
+    with Charon(peer) as charon:
+        up = charon.initiate()
+        charon.swanctl("--terminate", "--ike", "wansim", "--timeout", "5")
+        result = responder.join()
+        log = charon.log()
+    assert up.returncode == 0, up.output
+    assert result.ok, _explain(result, charon)
+    return result, log
+
+
 def _wait_for(charon: Charon, text: str, timeout_s: float = 10) -> None:
     deadline = time.monotonic() + timeout_s
     while text not in charon.log():
@@ -317,13 +330,7 @@ def test_wansim_answers_charons_cookie_challenge(chroot):
 @pytest.mark.interop
 def test_charon_answers_wansims_cookie_challenge(chroot):
     responder = _responder(_wansim(HYBRID, initiator=False), cookie_threshold=0, timeout_s=20)
-    with Charon(_charon(HYBRID, initiator=True)) as charon:
-        up = charon.initiate()
-        charon.swanctl("--terminate", "--ike", "wansim", "--timeout", "5")
-        result = responder.join()
-        log = charon.log()
-    assert up.returncode == 0, up.output
-    assert result.ok, _explain(result, charon)
+    result, log = _charon_initiates_once(_charon(HYBRID, initiator=True), responder)
     assert sum(isinstance(e, CookieDemanded) for e in result.events) == 1
     assert "parsed IKE_SA_INIT response 0 [ N(COOKIE) ]" in log
     assert "generating IKE_SA_INIT request 0 [ N(COOKIE) SA KE" in log
@@ -386,13 +393,7 @@ def test_signature_auth_when_charon_initiates(chroot):
     answers signing with the one certificate it was given."""
     peer, config, ours = _signing_pair("ecdsa-p256", wansim_initiates=False)
     responder = _responder(config, timeout_s=20, credentials=ours)
-    with Charon(peer) as charon:
-        up = charon.initiate()
-        charon.swanctl("--terminate", "--ike", "wansim", "--timeout", "5")
-        result = responder.join()
-        log = charon.log()
-    assert up.returncode == 0, up.output
-    assert result.ok, _explain(result, charon)
+    result, log = _charon_initiates_once(peer, responder)
     assert _ke_methods(result.events, IkeSaEstablished) == [HYBRID.methods]
     assert f"authentication of '{RESPONDER_ID}' with ECDSA_WITH_SHA256_DER successful" in log
     assert "parsed IKE_AUTH response 2 [ IDr CERT AUTH" in log

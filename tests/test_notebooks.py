@@ -13,9 +13,10 @@ NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 NAMES = sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
 
 
-def test_the_four_notebooks_exist():
+def test_the_five_notebooks_exist():
     assert NAMES == ["01_quickstart.ipynb", "02_pq_handshake_cost.ipynb",
-                     "03_pop_failover.ipynb", "04_capacity_planning.ipynb"]
+                     "03_pop_failover.ipynb", "04_capacity_planning.ipynb",
+                     "05_pq_auth.ipynb"]
 
 
 @pytest.mark.parametrize("name", NAMES)

@@ -104,8 +104,9 @@ def latency_cdf(handshakes: pd.DataFrame, *, hue: str | None = None) -> Figure:
     return fig
 
 
-def handshake_cost(handshakes: pd.DataFrame) -> Figure:
-    """Median bytes, datagrams and round trips per handshake, per proposal and kind.
+def handshake_cost(handshakes: pd.DataFrame, *, by: str = "proposal") -> Figure:
+    """Median bytes, datagrams and round trips per handshake, per proposal (or another
+    column `by`, e.g. an auth method the caller added) and kind.
 
     A dashed outline on the datagram bars marks two datagrams per round trip (request and
     response): any excess is IKE fragmentation (RFC 7383) on the wire.
@@ -113,7 +114,8 @@ def handshake_cost(handshakes: pd.DataFrame) -> Figure:
     ok = handshakes[handshakes["outcome"] == "established"]
     if ok.empty:
         return _message(_figure(height=2), "no handshake was established")
-    ok = ok.assign(label=ok["proposal"].map(short_proposal))
+    names = ok[by].map(short_proposal) if by == "proposal" else ok[by].astype(str)
+    ok = ok.assign(label=names)
     med = ok.groupby(["label", "kind"])[["bytes", "datagrams", "round_trips"]].median()
     labels = sorted(ok["label"].unique())
     kinds = [k for k in HANDSHAKE_KINDS if k in med.index.get_level_values("kind")]

@@ -8,9 +8,9 @@ import pytest
 
 import wansim
 from wansim.experiment.config import ExperimentConfig
-from wansim.sim.run import merge_shards
+from wansim.sim.run import StrategyRun
 from wansim.sim.scenario import build_world_from
-from wansim.sim.shards import Shard, reach, shards
+from wansim.sim.shards import reach, shards
 
 EUROPE = ["FRA", "AMS", "CDG", "LHR", "MUC", "MAD", "MXP", "WAW", "ARN", "VIE"]
 
@@ -86,18 +86,19 @@ def test_rows_come_in_an_order_that_does_not_depend_on_the_split():
         lambda s: s.is_monotonic_increasing).all()  # fmt: skip
 
 
-def test_merging_refuses_shards_whose_sites_reached_anothers_pop():
-    def tables(pop: str, signalling: float):
-        traffic = [signalling if pop == p else 0.0 for p in ("FRA", "AMS")]
-        load = pd.DataFrame({"strategy": "x", "pop": ["FRA", "AMS"], "at": 0.0,
-                             "exchanges_per_s": 0.0, "cpu_utilisation": 0.0, "queue_length": 0.0,
-                             "signalling_bytes_per_s": traffic})  # fmt: skip
-        return (pd.DataFrame(), load, pd.DataFrame(), {})
+def test_a_shard_builds_only_its_pops_and_refuses_a_site_that_reaches_another():
+    cfg = config(failures={}, failover={"strategies": ["rehandshake"]})
+    world = build_world_from(cfg, 5)
+    home = world.pops.codes[int(world.catchment()[0])]
+    run = StrategyRun(cfg, world, "rehandshake", (), 5, [0], {home}).run()
+    assert set(run.tables()[1]["pop"]) == {home}  # POP load only for the shard's POPs
+    elsewhere = {world.pops.codes[0] if home != world.pops.codes[0] else world.pops.codes[1]}
+    with pytest.raises(RuntimeError, match=f"shard partition violated: .* reached POP {home}"):
+        StrategyRun(cfg, world, "rehandshake", (), 5, [0], elsewhere).run()
 
-    fine = [(tables("FRA", 10.0), Shard(np.array([0]), frozenset({"FRA"}))),
-            (tables("AMS", 5.0), Shard(np.array([1]), frozenset({"AMS"})))]  # fmt: skip
-    merged = merge_shards(fine)[1]
-    assert merged["signalling_bytes_per_s"].tolist() == [5.0, 10.0]  # AMS, FRA: sorted by POP
-    wrong = [(tables("AMS", 10.0), Shard(np.array([0]), frozenset({"FRA"}))), fine[1]]
-    with pytest.raises(RuntimeError, match="AMS"):
-        merge_shards(wrong)
+
+def test_every_pop_is_in_exactly_one_shard():
+    cfg = config()
+    world = build_world_from(cfg, 5)
+    parts = shards(world, world.anycast_addresses[:1], {"FRA", "AMS"}, 4)
+    assert sorted(p for part in parts for p in part.pops) == sorted(world.pops.codes)

@@ -63,11 +63,13 @@ class Shard:
     sites: NDArray[np.intp]
     """Site indices, ascending."""
     pops: frozenset[str]
-    """Codes of every POP these sites could be served by."""
+    """Codes of every POP these sites could be served by (and, in the first shard, of
+    the POPs no site can reach)."""
 
 
 def shards(world: World, addresses: tuple[str, ...], failing: set[str], groups: int) -> list[Shard]:
-    """At most `groups` shards whose POP sets are disjoint, balanced by site count.
+    """At most `groups` shards whose POP sets are disjoint, balanced by site count; the
+    first also holds the POPs no site can reach, so the shards' POPs are all the world's.
 
     Fewer come back when the sites form fewer components (e.g. a world of one POP).
     """
@@ -94,13 +96,11 @@ def shards(world: World, addresses: tuple[str, ...], failing: set[str], groups: 
     for component in components:
         min(bins, key=len).extend(component)
     codes = world.pops.codes
+    pops = [{codes[p] for site in b for p in reachable[site]} for b in bins if b]
+    pops[0] |= set(codes).difference(*pops)  # POPs no site reaches: simulated once, idle
     return [
-        Shard(
-            np.array(sorted(b), dtype=np.intp),
-            frozenset(codes[p] for site in b for p in reachable[site]),
-        )
-        for b in bins
-        if b
+        Shard(np.array(sorted(b), dtype=np.intp), frozenset(p))
+        for b, p in zip([b for b in bins if b], pops, strict=True)
     ]
 
 

@@ -49,7 +49,7 @@ from wansim.sim.scenario import (
     stream,
     world_failure_kind,
 )
-from wansim.sim.shards import Shard, shards
+from wansim.sim.shards import shards
 from wansim.sim.site import BranchSite, Tunnel
 
 Progress = Callable[[str, float, float], None]
@@ -424,9 +424,9 @@ def _parallel(
                 pool.submit(_shard_tables, config, strategy, seed, shard.sites, shard.pops)
                 for strategy, shard in units
             ]
-            parts: dict[str, list[tuple[Tables, Shard]]] = {}
-            for (strategy, shard), future in zip(units, futures, strict=True):
-                parts.setdefault(strategy, []).append((future.result(), shard))
+            parts: dict[str, list[Tables]] = {}
+            for (strategy, _), future in zip(units, futures, strict=True):
+                parts.setdefault(strategy, []).append(future.result())
                 if progress is not None:
                     done = len(parts[strategy]) / sum(u[0] == strategy for u in units)
                     progress(strategy, done * config.run.duration, config.run.duration)
@@ -435,12 +435,11 @@ def _parallel(
     return [merge_shards(parts[s]) for s in config.failover.strategies]
 
 
-def merge_shards(parts: list[tuple[Tables, Shard]]) -> Tables:
+def merge_shards(tables: list[Tables]) -> Tables:
     """One strategy's tables from its shards: rows concatenated (the canonical order of
     handshakes and failovers comes later; POP load by POP and time), drops summed."""
-    if len(parts) == 1:
-        return parts[0][0]
-    tables = [t for t, _ in parts]
+    if len(tables) == 1:
+        return tables[0]
     pop_load = _concat([t[1] for t in tables]).sort_values(["pop", "at"], kind="stable")
     drops: dict[str, dict[str, int]] = {}
     for *_, part_drops in tables:

@@ -145,15 +145,16 @@ class CpuPool:
             self.env.timeout(0).callbacks.append(job.resume)
 
     def _start(self, job: _Job) -> None:
-        started_at = job.started_at = self.env.now
-        cost_s, job.result = job.work()
-        if cost_s > 0:
-            job.cost_s = cost_s
-            self.env.timeout(cost_s).callbacks.append(job.finish)
+        job.started_at = self.env.now
+        job.cost_s, job.result = job.work()
+        if job.cost_s > 0:
+            self.env.timeout(job.cost_s).callbacks.append(job.finish)
         else:
-            self._finish(job, started_at, 0.0)
+            job.cost_s = 0.0
+            self._finish(job)
 
-    def _finish(self, job: _Job, started_at: float, cost_s: float) -> None:
+    def _finish(self, job: _Job) -> None:
+        started_at, cost_s = job.started_at, job.cost_s
         self.busy.add(started_at, started_at + cost_s)
         self._free += 1
         self.env.timeout(0).callbacks.append(self._grant_waiting)
@@ -185,7 +186,7 @@ class _Job:
         self.pool._start(self)
 
     def finish(self, _event: simpy.Event) -> None:
-        self.pool._finish(self, self.started_at, self.cost_s)
+        self.pool._finish(self)
 
 
 def erlang_c_wait_s(arrival_rate: float, mean_service_s: float, cores: int) -> float:

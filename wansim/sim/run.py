@@ -397,7 +397,8 @@ def _parallel(
     workers: int,
     progress: Progress | None,
 ) -> list[Tables]:
-    """Every strategy split into up to `workers` shards, run in worker processes."""
+    """Every strategy split into up to `SHARDS_PER_WORKER × workers` shards, handed to
+    `workers` processes as they free up."""
     from concurrent.futures import ProcessPoolExecutor
 
     failing = {f.pop for f in plan}

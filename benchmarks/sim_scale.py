@@ -244,7 +244,27 @@ def section(runs: list[dict], per_op: dict[str, float], work: dict[str, float]) 
                 if same
                 else "**The rows' summaries differ.** "
             ),
+            "",
+            *(_reading(r, floors[0]) for r in runs),
         ]
+    )
+
+
+def _reading(run: dict, floor: float) -> str:
+    """Each row against issue 5's targets, judged by the workload floor."""
+    ratio = run["wall_s"] / floor
+    if run["workers"] == 1:
+        target, met = "≤ 1.2 × the floor on one core", ratio <= 1.2
+    else:
+        target, met = "below the floor with crypto in worker processes", ratio < 1.0
+    rss = run["peak_rss_gb"]
+    if run["workers"] > 1:  # at most: the parent plus every worker at the largest one's peak
+        rss += run["workers"] * run["worker_peak_rss_gb"]
+    return (
+        f"- {run['workers']} process{'es' if run['workers'] > 1 else ''}: wall "
+        f"{ratio:.2f} × the workload floor, target {target}: "
+        f"{'met' if met else '**not met**'}; peak RSS of all processes at most {rss:.2f} GB, "
+        f"target ≤ 4 GB: {'met' if rss <= 4 else '**not met**'}."
     )
 
 

@@ -32,6 +32,7 @@ import simpy
 from wansim.net.anycast import NO_POP
 from wansim.net.paths import IPV4_HEADER_BYTES, UDP_HEADER_BYTES, Path, ip_fragment_count
 from wansim.net.routing import AnycastRouting, FailureKind, RouteChange
+from wansim.net.timers import schedule
 from wansim.net.world import World
 
 Addr = tuple[str, int]
@@ -66,19 +67,28 @@ class DatagramDropped:
 
 
 class Endpoint:
-    """Where an attached party sends from: knows its address and location."""
+    """Where an attached party sends from: knows its address and location.
 
-    __slots__ = ("network", "ip", "location")
+    ``send(data, dst, src_port=None)`` sends ``data`` to ``dst``; the source port defaults
+    to the destination port (IKE). It is the network's own send bound to this endpoint
+    (one call per datagram, no forwarding method).
+    """
+
+    __slots__ = ("network", "ip", "location", "send")
 
     def __init__(self, network: Network, ip: str, location: tuple[str, int]) -> None:
         self.network = network
         self.ip = ip
         self.location = location
+        self.send: Callable[..., None] = partial(network._send, self)
 
-    def send(self, data: bytes, dst: Addr, src_port: int | None = None) -> None:
-        """Send `data` to `dst`; the source port defaults to the destination port (IKE)."""
-        self.network._send(self, bytes(data), (self.ip, dst[1] if src_port is None else src_port),
-                           dst)
+
+class _InFlight:
+    """A datagram on its way: the simpy event that delivers it (see `wansim.net.timers`)."""
+
+    __slots__ = ("callbacks", "data", "src", "dst", "handler_key", "pop", "sent_at", "fragments",
+                 "pop_code")  # fmt: skip
+    _ok = True
 
 
 class Network:
@@ -111,6 +121,7 @@ class Network:
         self._downlink_free_at = [0.0] * n
         self.drops: list[DatagramDropped] = []
         self.delivered_count = 0
+        self._deliver_callbacks = (self._deliver,)  # every datagram's event shares it
 
     # -- attaching and failing ------------------------------------------------
     def attach(self, ip: str, handler: Handler, *, pop: str | None = None) -> Endpoint:
@@ -143,8 +154,12 @@ class Network:
         return self.routing.recover_pop(pop, self.env.now)
 
     # -- transport ---------------------------------------------------------------
-    def _send(self, origin: Endpoint, data: bytes, src: Addr, dst: Addr) -> None:
-        now = self.env.now
+    def _send(
+        self, origin: Endpoint, data: bytes, dst: Addr, src_port: int | None = None
+    ) -> None:
+        data = bytes(data)
+        src = (origin.ip, dst[1] if src_port is None else src_port)
+        now = self.env._now
         size = len(data)
         dst_ip = dst[0]
         located = self._located.get(dst_ip)
@@ -170,16 +185,28 @@ class Network:
                 self._drop(now, src, dst, size, 1, "blackholed")
                 return
             dst_kind, dst_where, handler_key = "pop", pop, (dst_ip, pop)
-        path, pop_index = self._path(src_kind, src_index, dst_kind, int(dst_where))
-        if path is None:  # site to site while either site's POP route is down
-            self._drop(now, src, dst, size, 1, "blackholed")
-            return
+        # the two kinds every handshake uses, inline; the path is symmetric and memoised
+        if src_kind == "site" and dst_kind == "pop":
+            up, down, pop_index = src_index, None, dst_where
+            path = self._site_pop.get((src_index, dst_where))
+            if path is None:
+                path = self._site_pop_path(src_index, dst_where)
+        elif src_kind == "pop" and dst_kind == "site":
+            up, down, pop_index = None, dst_where, src_index
+            path = self._site_pop.get((dst_where, src_index))
+            if path is None:
+                path = self._site_pop_path(dst_where, src_index)
+        else:
+            path, pop_index = self._path(src_kind, src_index, dst_kind, int(dst_where))
+            if path is None:  # site to site while either site's POP route is down
+                self._drop(now, src, dst, size, 1, "blackholed")
+                return
+            up = src_index if src_kind == "site" else None
+            down = int(dst_where) if dst_kind == "site" else None
 
         mtu = path.mtu_bytes
         # one IPv4 packet (the usual case) needs no fragment arithmetic
         k = 1 if size + _IP_UDP_HEADER_BYTES <= mtu else ip_fragment_count(size, mtu)
-        up = src_index if src_kind == "site" else None
-        down = int(dst_where) if dst_kind == "site" else None
         serialization_s = (size + UDP_HEADER_BYTES + k * IPV4_HEADER_BYTES) * 8 / path.bandwidth_bps
         depart_at = now
         if up is not None:  # the datagram occupies the site's uplink even if lost later
@@ -190,21 +217,32 @@ class Network:
             self._drop(now, src, dst, size, k, "fragments-dropped")
             return
         arrive_at = depart_at + path.delay_s
-        if path.loss > 0 or path.jitter_s > 0:  # a stream is made only for a site that draws
-            rng = self._rng_of(up if up is not None else down)
-            if path.loss > 0 and _lost(rng, k, path.loss):
+        loss, jitter_s = path.loss, path.jitter_s
+        if loss > 0 or jitter_s > 0:  # a stream is made only for a site that draws
+            site = up if up is not None else down
+            if site is None or self._site_streams is None:
+                rng = self._rng
+            else:
+                rng = self._site_rngs.get(site)
+                if rng is None:
+                    rng = self._rng_of(site)
+            if loss > 0 and (rng.random() < loss if k == 1 else _lost(rng, k, loss)):
                 self._drop(now, src, dst, size, k, "lost")
                 return
-            if path.jitter_s > 0:
-                arrive_at += float(rng.exponential(path.jitter_s))
+            if jitter_s > 0:
+                arrive_at += float(rng.exponential(jitter_s))
         if down is not None:
             free_at = self._downlink_free_at[down]
             arrive_at = (arrive_at if arrive_at > free_at else free_at) + serialization_s
             self._downlink_free_at[down] = arrive_at
-        pop_code = self._pop_codes[pop_index] if pop_index is not None else None
-        self.env.timeout(arrive_at - now).callbacks.append(
-            partial(self._deliver, data, src, dst, handler_key, now, k, pop_code)
-        )
+        flight = _InFlight()
+        flight.callbacks = self._deliver_callbacks
+        flight.data, flight.src, flight.dst = data, src, dst
+        flight.handler_key = handler_key
+        flight.pop = dst_where if dst_kind == "pop" else None  # checked alive at arrival
+        flight.sent_at, flight.fragments = now, k
+        flight.pop_code = self._pop_codes[pop_index] if pop_index is not None else None
+        schedule(self.env, arrive_at - now, flight)
 
     def _rng_of(self, site: int | None) -> np.random.Generator:
         """The generator for a datagram to or from `site` (None: POP to POP)."""
@@ -253,23 +291,23 @@ class Network:
             path = self._paths[key] = build()
         return path
 
-    def _deliver(self, data, src, dst, handler_key, sent_at, k, pop_code, _event=None) -> None:
-        now = self.env.now
-        target_pop = handler_key[1]
-        if target_pop is None:
-            kind, where = self._locate(dst[0])
-            target_pop = where if kind == "pop" else None
-        if target_pop is not None and not self.routing.healthy[target_pop]:
-            self._drop(sent_at, src, dst, len(data), k, "pop-down", at=now)
+    def _deliver(self, flight: _InFlight) -> None:
+        now = self.env._now
+        pop = flight.pop
+        if pop is not None and not self.routing.healthy[pop]:
+            self._drop(flight.sent_at, flight.src, flight.dst, len(flight.data), flight.fragments,
+                       "pop-down", at=now)  # fmt: skip
             return
-        handler = self._handlers.get(handler_key)
+        handler = self._handlers.get(flight.handler_key)
         if handler is None:
-            self._drop(sent_at, src, dst, len(data), k, "no-endpoint", at=now)
+            self._drop(flight.sent_at, flight.src, flight.dst, len(flight.data), flight.fragments,
+                       "no-endpoint", at=now)  # fmt: skip
             return
         self.delivered_count += 1
         if self._trace is not None:
-            self._trace(DatagramDelivered(sent_at, now, src, dst, len(data), k, pop_code))
-        handler(data, src)
+            self._trace(DatagramDelivered(flight.sent_at, now, flight.src, flight.dst,
+                                          len(flight.data), flight.fragments, flight.pop_code))
+        handler(flight.data, flight.src)
 
     def _drop(self, sent_at, src, dst, size, k, reason, at=None) -> None:
         record = DatagramDropped(sent_at, sent_at if at is None else at, src, dst, size, k, reason)

@@ -15,6 +15,8 @@ from typing import Any, TypeVar
 import numpy as np
 import simpy
 
+from wansim.net.timers import schedule
+
 T = TypeVar("T")
 
 
@@ -93,6 +95,9 @@ class CpuPool:
         self.jobs = 0
         self.busy_s = 0.0
         self.wait_s = 0.0
+        self._resume_callbacks = (self._resume,)
+        self._finish_callbacks = (self._finish,)
+        self._release_callbacks = (self._grant_waiting,)
 
     @property
     def queue_length(self) -> int:
@@ -100,19 +105,22 @@ class CpuPool:
         return self._waiting
 
     def _set_waiting(self, delta: int) -> None:
-        now = self.env.now
+        now = self.env._now
         self.queued.add(self._waiting_since, now, self._waiting)
         self._waiting += delta
         self._waiting_since = now
 
-    def submit(self, work: Callable[[], tuple[float, T]], done: Callable[[float, T], None]) -> None:
-        """Queue a job: the core that picks it up runs ``work()`` — which returns
+    def submit(self, work: Callable[..., tuple[float, T]], done: Callable[[float, T], None],
+               *args: Any) -> None:  # fmt: skip
+        """Queue a job: the core that picks it up runs ``work(*args)`` — which returns
         ``(cost_s, result)`` — and is held ``cost_s``; then ``done(wait_s, result)``.
 
         The work runs when service starts, as in a daemon's job queue: a request is
         parsed and answered by the core that picks it up, not when it arrives.
         """
-        job = _Job(self, self.env.now, work, done)
+        job = _Job()
+        job.arrived_at = self.env._now
+        job.work, job.done, job.args = work, done, args
         if self._free and not self._queue:  # an idle core takes it at once (the usual case)
             self._free -= 1
             self._start(job)
@@ -132,23 +140,27 @@ class CpuPool:
         self._set_waiting(0)
 
     # -- job lifecycle ------------------------------------------------------------------
-    def _grant(self) -> _Job | None:
-        """Give a free core to the oldest queued job; the granted job, if any."""
-        if not self._queue or not self._free:
-            return None
-        self._free -= 1
-        return self._queue.popleft()
+    # A job is its own simpy event (wansim.net.timers): scheduled once to resume (granted
+    # while waiting), once to finish, and once more, finished, as its core's release.
+    def _grant_waiting(self, _event: Any = None) -> None:
+        """Give a free core to the oldest queued job; it starts one zero-delay event later."""
+        if self._queue and self._free:
+            self._free -= 1
+            job = self._queue.popleft()
+            job.callbacks = self._resume_callbacks
+            schedule(self.env, 0, job)
 
-    def _grant_waiting(self, _event: simpy.Event | None = None) -> None:
-        job = self._grant()
-        if job is not None:
-            self.env.timeout(0).callbacks.append(job.resume)
+    def _resume(self, job: _Job) -> None:
+        """A waiting job got its core: it stops waiting and starts."""
+        self._set_waiting(-1)
+        self._start(job)
 
     def _start(self, job: _Job) -> None:
-        job.started_at = self.env.now
-        job.cost_s, job.result = job.work()
+        job.started_at = self.env._now
+        job.cost_s, job.result = job.work(*job.args)
         if job.cost_s > 0:
-            self.env.timeout(job.cost_s).callbacks.append(job.finish)
+            job.callbacks = self._finish_callbacks
+            schedule(self.env, job.cost_s, job)
         else:
             job.cost_s = 0.0
             self._finish(job)
@@ -157,7 +169,8 @@ class CpuPool:
         started_at, cost_s = job.started_at, job.cost_s
         self.busy.add(started_at, started_at + cost_s)
         self._free += 1
-        self.env.timeout(0).callbacks.append(self._grant_waiting)
+        job.callbacks = self._release_callbacks  # the Release event's turn, one event later
+        schedule(self.env, 0, job)
         wait_s = started_at - job.arrived_at
         self.jobs += 1
         self.busy_s += cost_s
@@ -166,27 +179,12 @@ class CpuPool:
 
 
 class _Job:
-    """One job's state between its arrival and its end; ``resume``/``finish`` are its
-    simpy callbacks (bound methods: no closure per event)."""
+    """One job's state between its arrival and its end, and the simpy event of each of
+    its steps (``callbacks`` set to the pool's step before it is scheduled)."""
 
-    __slots__ = ("pool", "arrived_at", "work", "done", "started_at", "cost_s", "result")
-
-    def __init__(self, pool: CpuPool, arrived_at: float, work: Callable, done: Callable) -> None:
-        self.pool = pool
-        self.arrived_at = arrived_at
-        self.work = work
-        self.done = done
-        self.started_at = arrived_at
-        self.cost_s = 0.0
-        self.result: Any = None
-
-    def resume(self, _event: simpy.Event) -> None:
-        """A waiting job got its core: it stops waiting and starts."""
-        self.pool._set_waiting(-1)
-        self.pool._start(self)
-
-    def finish(self, _event: simpy.Event) -> None:
-        self.pool._finish(self)
+    __slots__ = ("callbacks", "arrived_at", "work", "done", "args", "started_at", "cost_s",
+                 "result")  # fmt: skip
+    _ok = True
 
 
 def erlang_c_wait_s(arrival_rate: float, mean_service_s: float, cores: int) -> float:

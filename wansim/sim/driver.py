@@ -16,6 +16,8 @@ from typing import Any
 
 import simpy
 
+from wansim.net.timers import Timer, schedule
+
 Addr = tuple[str, int]
 Datagram = tuple[bytes, Addr]
 OutputHandler = Callable[[list[Datagram], list[Any]], None]
@@ -24,22 +26,23 @@ OutputHandler = Callable[[list[Datagram], list[Any]], None]
 class EngineDriver:
     """Runs one endpoint on a simpy clock."""
 
-    __slots__ = ("env", "endpoint", "_on_output", "_armed_at")
+    __slots__ = ("env", "endpoint", "_on_output", "_armed_at", "_fire_callbacks")
 
     def __init__(self, env: simpy.Environment, endpoint: Any, on_output: OutputHandler) -> None:
         self.env = env
         self.endpoint = endpoint
         self._on_output = on_output
         self._armed_at: float | None = None
+        self._fire_callbacks = (self._fire,)
 
     def receive(self, data: bytes, addr: Addr) -> None:
-        self.endpoint.receive_datagram(data, addr, self.env.now)
+        self.endpoint.receive_datagram(data, addr, self.env._now)
         self.flush()
 
     def flush(self) -> None:
         """Hand the endpoint's pending output to the owner and re-arm the timer."""
         endpoint = self.endpoint
-        datagrams = endpoint.datagrams_to_send(self.env.now)
+        datagrams = endpoint.datagrams_to_send(self.env._now)
         events = []
         while (event := endpoint.next_event()) is not None:
             events.append(event)
@@ -57,10 +60,11 @@ class EngineDriver:
         if armed is not None and armed <= at:
             return  # an earlier (or equal) wake-up is pending; it will re-arm
         self._armed_at = at
-        wake = self.env.timeout(max(0.0, at - self.env.now))
-        wake.callbacks.append(self._fire)
+        wake = Timer()
+        wake.callbacks = self._fire_callbacks
+        schedule(self.env, max(0.0, at - self.env._now), wake)
 
-    def _fire(self, _event: simpy.Event) -> None:
+    def _fire(self, _event: Timer) -> None:
         if self._armed_at is not None and self._armed_at <= self.env.now:
             self._armed_at = None
         deadline = self.endpoint.get_timer()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import partial
 
 import simpy
 
@@ -179,20 +178,20 @@ class Pop:
             elif self.registry is not None and spis is not None:
                 if not self.registry.usable(spis[1], self.code, self.env.now):
                     return self._drop("state_not_here")
-        epoch = self._epoch
-        self.cpu.submit(
-            partial(self._work, address, data, addr, epoch), partial(self._reply, address, epoch)
-        )
+        self.cpu.submit(self._work, self._reply, address, data, addr, self._epoch)
 
     def _drop(self, why: str) -> None:
         self.drops[why] = self.drops.get(why, 0) + 1
 
-    def _work(self, address: str, data: bytes, addr: Addr, epoch: int) -> tuple[float, list]:
-        """A core picked the datagram up: the gateway handles it; returns (cost, replies)."""
+    def _work(
+        self, address: str, data: bytes, addr: Addr, epoch: int
+    ) -> tuple[float, tuple[str, int, list]]:
+        """A core picked the datagram up: the gateway handles it; returns the cost and
+        (address, epoch, replies) for `_reply`."""
         if epoch != self._epoch:
-            return 0.0, []
+            return 0.0, (address, epoch, [])
         responder = self.responders[address]
-        gateway, now = responder.gateway, self.env.now
+        gateway, now = responder.gateway, self.env._now
         gateway.receive_datagram(data, addr, now, ingress=self.code)
         out = gateway.datagrams_to_send(now)
         cost = 0.0
@@ -204,16 +203,19 @@ class Pop:
                 cost += self.costs.cost_s(event.crypto_ops, event.exchange)
                 exchanges += 1
         responder.driver.rearm()  # the gateway's timer (half-open expiry)
-        self._note(out, events)
+        if self.registry is not None:
+            self._note(out, events)
         self.counters.add(now, exchanges, len(data))
-        return cost, out
+        return cost, (address, epoch, out)
 
-    def _reply(self, address: str, epoch: int, wait_s: float, out: list) -> None:
+    def _reply(self, wait_s: float, work_done: tuple[str, int, list]) -> None:
         """The core is done: the replies leave (unless the POP died meanwhile)."""
+        address, epoch, out = work_done
         if epoch != self._epoch or not self.alive:
             return
+        now = self.env._now
         for reply, dest in out:
-            self.counters.add(self.env.now, 0, len(reply))
+            self.counters.add(now, 0, len(reply))
             self._send(self.code, address, reply, dest, wait_s)
             wait_s = 0.0  # charge a job's wait once, not per fragment
 

@@ -17,6 +17,7 @@ import platform
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from functools import partial
 from importlib import metadata
 from typing import Any
 
@@ -145,7 +146,7 @@ class StrategyRun:
             self.pops[code] = pop
             for address in self.addresses:
                 self._pop_ends[(code, address)] = self.network.attach(
-                    address, lambda d, src, p=pop, a=address: p.receive(a, d, src), pop=code
+                    address, partial(pop.receive, address), pop=code
                 )
 
     @staticmethod
@@ -174,7 +175,8 @@ class StrategyRun:
                 stream(self.seed, STREAM_HEALTH, i) if probes else None,
             )
             self.sites.append(site)
-            self._site_ends[i] = self.network.attach(ip, site.receive)
+            self._site_ends[i] = end = self.network.attach(ip, site.receive)
+            site.transmit = end.send  # what `send` does, one call shorter
             self._site_up[name] = False
             for t, address in enumerate(self.addresses):
                 pop = routing.pop_at(address, i, 0.0)

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,6 +44,7 @@ from wansim.ike.events import (
     RequestRetransmitted,
 )
 from wansim.ike.sa import IkeSa
+from wansim.net.timers import schedule
 from wansim.sim.costs import CostTable
 from wansim.sim.dataplane import DataPlane
 from wansim.sim.driver import Addr, EngineDriver
@@ -70,6 +72,20 @@ class SitePolicy:
     """Tunnel health-check probe interval (dual tunnels only); 0 = off."""
     health_failures: int = 3
     """Consecutive missed probes that declare a tunnel down."""
+
+
+class _Later:
+    """A site's scheduled action: the simpy event that calls ``action(*args)``."""
+
+    __slots__ = ("callbacks", "action", "args")
+    _ok = True
+
+
+def _run_later(later: _Later) -> None:
+    later.action(*later.args)
+
+
+_RUN_LATER = (_run_later,)
 
 
 class SiteContext(Protocol):
@@ -146,13 +162,18 @@ class BranchSite:
         ]
         self._health_checks = probes
         self.active = 0  # the tunnel carrying traffic (dual-tunnel switches it)
+        self.transmit: Callable[[bytes, Addr], None] = partial(ctx.send, self)
+        """Sends one datagram; the run may bind it straight to the site's network endpoint."""
         start_at = float(rng.uniform(0.0, policy.start_window_s)) if policy.start_window_s else 0.0
         self._at(start_at, self._start)
 
     # -- scheduling helpers ------------------------------------------------------------
     def _at(self, delay_s: float, action: Callable[..., None], *args: Any) -> None:
         """Call ``action(*args)`` after ``delay_s`` of simulated time."""
-        self.env.timeout(max(0.0, delay_s)).callbacks.append(lambda _e: action(*args))
+        later = _Later()
+        later.callbacks = _RUN_LATER
+        later.action, later.args = action, args
+        schedule(self.env, max(0.0, delay_s), later)
 
     def _start(self) -> None:
         for tunnel in self.tunnels:
@@ -174,9 +195,7 @@ class BranchSite:
         tunnel.sa = sa
         tunnel.pop = None
         tunnel.records = deque([HandshakeRecord(self.name, "", kind, self.policy.proposal, now)])
-        tunnel.driver = EngineDriver(
-            self.env, sa, lambda d, e: self._output(tunnel, generation, d, e)
-        )
+        tunnel.driver = EngineDriver(self.env, sa, partial(self._output, tunnel, generation))
         sa.initiate(now)
         tunnel.driver.flush()
 
@@ -240,13 +259,14 @@ class BranchSite:
     def _send_all(self, tunnel: Tunnel, generation: int, datagrams: list) -> None:
         if generation != tunnel.generation:
             return
+        transmit = self.transmit
         for data, dest in datagrams:
-            self.ctx.send(self, data, dest)
+            transmit(data, dest)
 
     # -- engine events --------------------------------------------------------------------
     def _event(self, tunnel: Tunnel, event: object, cost_so_far: float) -> float:
         """Handle one engine event; returns the site CPU seconds it costs."""
-        now = self.env.now
+        now = self.env._now
         if isinstance(event, ExchangeCompleted):
             cost = self.ctx.costs.cost_s(event.crypto_ops, event.exchange)
             record = self._record_for(tunnel, event.exchange)

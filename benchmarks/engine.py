@@ -90,9 +90,25 @@ class TimedKex:
         return Pending()
 
 
+class TimedAead:
+    """An AES-GCM object whose encrypt and decrypt are charged to the clock (the engine's
+    SK channels call them directly, not through `CipherSuite.seal` / `open`)."""
+
+    def __init__(self, aead, clock: Clock) -> None:
+        self.encrypt = clock.wrap("symmetric", aead.encrypt)
+        self.decrypt = clock.wrap("symmetric", aead.decrypt)
+
+
 def install(clock: Clock) -> None:
     CipherSuite.seal = clock.wrap("symmetric", CipherSuite.seal)
     CipherSuite.open = clock.wrap("symmetric", CipherSuite.open)
+    gcm = CipherSuite._gcm
+
+    def timed_gcm(suite, encr_key):
+        aead, salt = gcm(suite, encr_key)
+        return TimedAead(aead, clock), salt
+
+    CipherSuite._gcm = timed_gcm
     keymat.prf = clock.wrap("schedule", keymat.prf)
     keymat.prf_plus = clock.wrap("schedule", keymat.prf_plus)
 

@@ -294,3 +294,121 @@ def test_packed_at_once_payloads_equal_the_generic_header_plus_body(
         assert _bytes_or_error(payload.to_bytes, next_payload) == _bytes_or_error(
             Payload.to_bytes, payload, next_payload
         )
+
+
+def _outcome(function, *args):
+    """What a call answers: its value, or the type and text of the error it raises."""
+    try:
+        return function(*args)
+    except (ValueError, struct.error, ParseError) as error:
+        return type(error), str(error)
+
+
+_SUITES = [(20, 256, None, 36, 0), (20, 128, None, 20, 0), (12, 256, 12, 32, 32)]
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.sampled_from(_SUITES),
+    st.binary(min_size=7, max_size=9),
+    st.sampled_from([34, 35, 36, 37, 43, 256]),
+    st.integers(0, 0x28),
+    st.sampled_from([0, 1, 0xFFFFFFFF, 0x100000000]),
+    st.sampled_from([0, 33, 41, 255, 256]),
+    st.binary(max_size=64),
+    st.sampled_from([0, 1300, 0x10000]),
+    st.sampled_from([None, 60, 90, 1248]),
+    st.integers(0, 2**32),
+)
+def test_sk_channel_seals_what_protect_and_protect_fragments_seal(
+    suite_spec, spi, exchange, flags, mid, first, inner, extra, limit, seed
+):
+    """SkChannel.seal (short path for AES-GCM) gives the general functions' datagrams,
+    or their error, and draws the same random bytes."""
+    import random
+
+    from wansim.ike import protection
+    from wansim.ike.ciphers import CipherSuite
+    from wansim.ike.message import header_bytes
+
+    encr, bits, integ, encr_bytes, integ_bytes = suite_spec
+    suite = CipherSuite(encr, bits, integ)
+    keys = (bytes(range(encr_bytes)), bytes(range(integ_bytes)))
+    inner += bytes(extra)
+    spi_i, spi_r = b"\x01" * 8, spi
+
+    def general(rng):
+        header = header_bytes(spi_i, spi_r, exchange, flags, mid)
+        if limit is None:
+            return [protection.protect(header, suite, *keys, first, inner, rng)]
+        return protection.protect_fragments(
+            header, suite, *keys, first, inner, rng, max_message=limit
+        )
+
+    channel = protection.SkChannel(suite, *keys)
+    expected_rng, got_rng = random.Random(seed), random.Random(seed)
+    expected = _outcome(general, expected_rng.randbytes)
+    got = _outcome(channel.seal, spi_i, spi_r, exchange, flags, mid, first, inner,
+                   got_rng.randbytes, limit)  # fmt: skip
+    assert got == expected
+    assert got_rng.random() == expected_rng.random()
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.sampled_from(_SUITES),
+    st.binary(max_size=40),
+    st.integers(0, 120),
+    st.binary(max_size=3),
+    st.sampled_from(["none", "flip", "cut", "insert", "length", "next", "pad"]),
+)
+def test_sk_channel_opens_what_unprotect_opens(suite_spec, inner, at, noise, damage):
+    """SkChannel.open (short path for AES-GCM) answers what unprotect answers, for
+    intact messages and damaged ones (same ParseError text)."""
+    from wansim.ike import protection
+    from wansim.ike.ciphers import CipherSuite
+    from wansim.ike.message import header_bytes
+
+    encr, bits, integ, encr_bytes, integ_bytes = suite_spec
+    suite = CipherSuite(encr, bits, integ)
+    keys = (bytes(range(encr_bytes)), bytes(range(integ_bytes)))
+    header = header_bytes(b"\x01" * 8, b"\x02" * 8, 37, 8, 5)
+    message = protection.protect(header, suite, *keys, 41, inner, lambda n: bytes(n))
+    if damage == "pad":  # a Pad Length beyond the plaintext, correctly sealed
+        body = suite.seal(*keys, bytes(suite.iv_bytes), message[:32], b"\xff" * suite.block_bytes)
+        message = message[:24] + (32 + len(body)).to_bytes(4, "big") + message[28:30]
+        message += (4 + len(body)).to_bytes(2, "big") + body
+    elif damage != "none":
+        at %= len(message) + 1
+        message = {
+            "flip": message[:at] + bytes([message[at % len(message)] ^ 1]) + message[at + 1 :],
+            "cut": message[:at],
+            "insert": message[:at] + noise + message[at:],
+            "length": message[:24] + (len(message) + 1).to_bytes(4, "big") + message[28:],
+            "next": message[:16] + b"\x29" + message[17:],
+        }[damage]
+    channel = protection.SkChannel(suite, *keys)
+    assert _outcome(channel.open, message) == _outcome(protection.unprotect, message, suite, *keys)
+
+
+@settings(deadline=None, max_examples=300)
+@given(st.binary(max_size=40), st.integers(0, 80), st.binary(max_size=3), st.integers(0, 255))
+def test_an_sk_only_message_parses_as_the_chain_walk_parses_it(body, at, noise, first):
+    """Message.from_bytes reads a message of one SK payload without the chain walk: same
+    Message, or the same ParseError, as the walk."""
+    from wansim.ike.message import IKE_HEADER_BYTES, Message, _walk_chain
+
+    def walked(data: bytes) -> Message:
+        header = IkeHeader.from_bytes(data)
+        if header.length != len(data):
+            return Message.from_bytes(data)  # the length error, before either path
+        payloads = _walk_chain(header.next_payload, data, IKE_HEADER_BYTES, allow_encrypted=True)
+        return Message(header, tuple(payloads), data)
+
+    sk = bytes([first, 0]) + (4 + len(body)).to_bytes(2, "big") + body
+    header = IkeHeader(b"\x01" * 8, b"\x02" * 8, 37, 8, 1, 46, 28 + len(sk)).to_bytes()
+    message = header + sk
+    at %= len(message) + 1
+    for data in (message, message[:at] + noise + message[at:]):
+        data = data[:24] + len(data).to_bytes(4, "big") + data[28:]  # Length matches
+        assert _outcome(Message.from_bytes, data) == _outcome(walked, data)

@@ -57,6 +57,7 @@ _ENCRYPTED = (Encrypted, EncryptedFragment)
 # Enum members bound once: attribute access on an Enum class is slow in Python 3.11
 # (EnumType.__getattr__ makes every class attribute lookup go through Python code).
 _NONE = PayloadType.NONE
+_SK = PayloadType.SK
 _EXCHANGE_TYPES = members(ExchangeType)  # what coerce() looks up, without the call
 _PAYLOAD_TYPES = members(PayloadType)
 
@@ -377,11 +378,18 @@ class Message:
         data = bytes(data)
         if header is None:
             header = IkeHeader.from_bytes(data)
-        if header.length != len(data):
+        size = len(data)
+        if header.length != size:
             raise ParseError(
-                f"IKE header length {header.length} != datagram length {len(data)}",
+                f"IKE header length {header.length} != datagram length {size}",
                 header=header,
             )
+        if header.next_payload == _SK and size >= 32 and data[30] << 8 | data[31] == size - 28:
+            # The usual protected message, one SK payload and nothing in clear: what the
+            # chain walk makes of it (SK is not critical-checked: its type is known).
+            first = data[28]
+            sk = Encrypted._unchecked(_PAYLOAD_TYPES.get(first, first), data[32:])
+            return cls._unchecked(header, (sk,), data)
         try:
             payloads = _walk_chain(
                 header.next_payload, data, IKE_HEADER_BYTES, allow_encrypted=True

@@ -12,6 +12,10 @@ chunks that IKE_INTERMEDIATE messages contribute to AUTH.
 - `Reassembly`: collects verified fragments of one message with limits on count, bytes
   and age (RFC 7383 §2.6; strongSwan's defaults), `now` injected.
 - `int_auth_chunk`: A|P of RFC 9242 §3.1, computed as if the message were unfragmented.
+- `SkChannel`: one direction of one key set with its suite and keys bound once; `seal`
+  and `open` are `protect(_fragments)` and `unprotect` with a short path for the message
+  an engine sends and receives most (AES-GCM, one SK payload, nothing in clear), and the
+  general functions for everything else (same bytes, same errors).
 
 Everything works on bytes: the 28-byte IKE header comes from the codec (message.py),
 inner payloads are a serialized chain plus the type of its first payload. The header's
@@ -26,10 +30,13 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from cryptography.exceptions import InvalidTag
+
 from wansim.ike.ciphers import CipherSuite, IntegrityError
-from wansim.ike.constants import IKE_HEADER_BYTES, PAYLOAD_HEADER_BYTES, PayloadType
+from wansim.ike.constants import IKE_HEADER_BYTES, IKE_VERSION, PAYLOAD_HEADER_BYTES, PayloadType
 from wansim.ike.errors import ParseError
 from wansim.ike.frozen import fast_init
+from wansim.ike.message import header_bytes
 
 __all__ = [
     "Fragment",
@@ -37,6 +44,7 @@ __all__ = [
     "Opened",
     "Reassembly",
     "ReassemblyError",
+    "SkChannel",
     "fragment_data_bytes",
     "int_auth_chunk",
     "max_message_bytes",
@@ -435,3 +443,102 @@ class Reassembly:
         total = self._total
         self._reset()
         return Opened(first.header, first.unencrypted, first.first_inner, inner, total)
+
+
+# --- one direction of one key set -----------------------------------------------------
+
+# The IKE header and the SK payload header in one layout: what AES-GCM authenticates.
+_SK_AAD = struct.Struct("!8s8sBBBBIIBBH")
+_SK_AAD_BYTES = _SK_AAD.size  # 32
+_GCM_IV_BYTES = 8  # RFC 5282 §3
+_GCM_ICV_BYTES = 16  # ENCR_AES_GCM_16
+# Header, SK header, IV, the Pad Length byte and the ICV around the inner payloads.
+_GCM_OVERHEAD = _SK_AAD_BYTES + _GCM_IV_BYTES + 1 + _GCM_ICV_BYTES
+
+
+class SkChannel:
+    """SK protection of what one end sends (or receives) under one IKE SA key set.
+
+    `seal` is `protect_fragments` (or `protect` without `max_message`) for a message
+    without unencrypted payloads, taking the IKE header as its fields; `open` is
+    `unprotect`. The usual case, AES-GCM and a message in one SK payload, takes a short
+    path on the AES-GCM object bound here (nonce = salt | IV, RFC 5282 §4; AAD = IKE
+    header and SK payload header, §5.1; a single Pad Length byte of zero); anything else
+    (CBC suites, fragments, unencrypted payloads, framing faults, out-of-range fields)
+    goes through the general functions, so bytes and errors are theirs.
+    """
+
+    __slots__ = ("suite", "encr_key", "integ_key", "_encrypt", "_decrypt", "_salt")
+
+    def __init__(self, suite: CipherSuite, encr_key: bytes, integ_key: bytes) -> None:
+        self.suite, self.encr_key, self.integ_key = suite, encr_key, integ_key
+        self._encrypt = self._decrypt = None
+        self._salt = b""
+        if (
+            suite.aead
+            and suite.iv_bytes == _GCM_IV_BYTES
+            and suite.icv_bytes == _GCM_ICV_BYTES
+            and suite.block_bytes == 1
+            and len(encr_key) == suite.encr_key_bytes
+            and len(integ_key) == suite.integ_key_bytes
+        ):
+            aead, self._salt = suite._gcm(encr_key)
+            self._encrypt, self._decrypt = aead.encrypt, aead.decrypt
+
+    def seal(
+        self,
+        spi_i: bytes,
+        spi_r: bytes,
+        exchange: int,
+        flags: int,
+        mid: int,
+        first_inner: int,
+        inner: bytes,
+        random: RandomSource,
+        max_message: int | None = None,
+    ) -> list[bytes]:
+        """The message's datagrams (one unless it is fragmented)."""
+        encrypt = self._encrypt
+        total = _GCM_OVERHEAD + len(inner)
+        if (
+            encrypt is not None
+            and (max_message is None or total <= max_message)
+            and len(spi_i) == 8
+            and len(spi_r) == 8
+        ):
+            try:
+                aad = _SK_AAD.pack(spi_i, spi_r, _SK, IKE_VERSION, exchange, flags, mid, total,
+                                   first_inner, 0, total - IKE_HEADER_BYTES)  # fmt: skip
+            except struct.error:
+                pass  # a field out of range: the general path says which
+            else:
+                iv = random(_GCM_IV_BYTES)
+                return [aad + iv + encrypt(self._salt + iv, inner + b"\x00", aad)]
+        header = header_bytes(spi_i, spi_r, exchange, flags, mid)
+        keys = (self.suite, self.encr_key, self.integ_key)
+        if max_message is None:
+            return [protect(header, *keys, first_inner, inner, random)]
+        return protect_fragments(header, *keys, first_inner, inner, random, max_message=max_message)
+
+    def open(self, message: bytes) -> Opened | Fragment:
+        """`unprotect(message, suite, encr_key, integ_key)`."""
+        decrypt = self._decrypt
+        size = len(message)
+        if (
+            decrypt is not None
+            and size >= _SK_AAD_BYTES + _GCM_IV_BYTES + _GCM_ICV_BYTES
+            and message[16] == _SK
+            and message[30] << 8 | message[31] == size - IKE_HEADER_BYTES
+            and _LENGTH_FIELD.unpack_from(message, 24)[0] == size
+        ):
+            aad = message[:_SK_AAD_BYTES]
+            iv = message[_SK_AAD_BYTES : _SK_AAD_BYTES + _GCM_IV_BYTES]
+            try:
+                plaintext = decrypt(self._salt + iv, message[_SK_AAD_BYTES + _GCM_IV_BYTES :], aad)
+            except InvalidTag:
+                raise IntegrityError("ICV mismatch (AES-GCM tag did not verify)") from None
+            if not plaintext or plaintext[-1] + 1 > len(plaintext):
+                raise ParseError("Pad Length exceeds the decrypted data")
+            inner = plaintext[: len(plaintext) - plaintext[-1] - 1]
+            return Opened._unchecked(message[:IKE_HEADER_BYTES], b"", message[28], inner, 0)
+        return unprotect(message, self.suite, self.encr_key, self.integ_key)

@@ -190,6 +190,11 @@ class _Generation:
     first_fragment: dict[tuple[int, bool], bytes] = field(default_factory=dict)
     fragment_bytes: dict[tuple[int, bool], int] = field(default_factory=dict)
     retired: bool = False
+    # SK protection of what we send and what the peer sends, bound to `channels_of`
+    # (the key set they were made for: `keys` changes during a handshake).
+    sealer: Any = field(default=None, compare=False, repr=False)
+    opener: Any = field(default=None, compare=False, repr=False)
+    channels_of: Any = field(default=None, compare=False, repr=False)
 
     @property
     def spis(self) -> tuple[bytes, bytes]:

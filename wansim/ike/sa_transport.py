@@ -54,6 +54,17 @@ _REQUEST_HANDLERS: dict[tuple[State, int], str] = {
 }
 
 
+def _bind_channels(gen: _Generation) -> None:
+    """SK channels for `gen`'s current keys: ours (SK_ei/ai when we are the original
+    initiator) and the peer's."""
+    k = gen.keys
+    cipher = k.suite.cipher
+    ours, theirs = ((k.ei, k.ai), (k.er, k.ar))[:: 1 if gen.original_initiator else -1]
+    gen.sealer = protection.SkChannel(cipher, *ours)
+    gen.opener = protection.SkChannel(cipher, *theirs)
+    gen.channels_of = k
+
+
 def _flags(gen: _Generation, response: bool) -> int:
     """The header flags of a message we send on `gen` (RFC 7296 §3.1)."""
     return (_INITIATOR if gen.original_initiator else 0) | (_RESPONSE if response else 0)
@@ -223,8 +234,10 @@ class _Transport:
             self._drop(now, "unprotected_message", len(ike), header_spis=gen.spis)
             return None
         key = (header.message_id, header.is_response)
+        if gen.channels_of is not gen.keys:
+            _bind_channels(gen)
         try:
-            opened = protection.unprotect(ike, *self._peer_keys(gen))
+            opened = gen.opener.open(ike)
             if isinstance(opened, protection.Fragment):
                 buffer = gen.reassembly.get(key)
                 if buffer is None:
@@ -282,19 +295,6 @@ class _Transport:
             ap = opened.int_auth_chunk()
         return inner, ap, total, count
 
-    def _peer_keys(self, gen: _Generation):
-        """(suite, encryption key, integrity key) that protect what the peer sends."""
-        k = gen.keys
-        if gen.original_initiator:
-            return k.suite.cipher, k.er, k.ar
-        return k.suite.cipher, k.ei, k.ai
-
-    def _own_keys(self, gen: _Generation):
-        k = gen.keys
-        if gen.original_initiator:
-            return k.suite.cipher, k.ei, k.ai
-        return k.suite.cipher, k.er, k.ar
-
     # --- send path -----------------------------------------------------------------
 
     def _header(self, gen: _Generation, exchange: int, mid: int, response: bool) -> IkeHeader:
@@ -305,37 +305,23 @@ class _Transport:
         if exchange == _IKE_SA_INIT:
             header = self._header(gen, exchange, mid, response)
             return [Message(header, tuple(payloads)).to_bytes()], b""
-        header = header_bytes(gen.spi_i, gen.spi_r, exchange, _flags(gen, response), mid)
-        suite, encr_key, integ_key = self._own_keys(gen)
+        flags = (_INITIATOR if gen.original_initiator else 0) | (_RESPONSE if response else 0)
+        if gen.channels_of is not gen.keys:
+            _bind_channels(gen)
         first_inner, inner = serialize_payload_chain(payloads)
-        if self._fragmenting:
+        limit = None
+        if self.config.fragmentation and self._peer_frag:
             limit = _max_message_bytes(
                 self.config.fragment_size, len(_packed(self.remote_addr[0])), self._floated
             )
-            messages = protection.protect_fragments(
-                header,
-                suite,
-                encr_key,
-                integ_key,
-                first_inner,
-                inner,
-                self._random,
-                max_message=limit,
-            )
-        else:
-            messages = [
-                protection.protect(
-                    header, suite, encr_key, integ_key, first_inner, inner, self._random
-                )
-            ]
+        messages = gen.sealer.seal(
+            gen.spi_i, gen.spi_r, exchange, flags, mid, first_inner, inner, self._random, limit
+        )
         ap = b""
         if exchange == _IKE_INTERMEDIATE:
+            header = header_bytes(gen.spi_i, gen.spi_r, exchange, flags, mid)
             ap = protection.int_auth_chunk(header, first_inner, inner)
         return messages, ap
-
-    @property
-    def _fragmenting(self) -> bool:
-        return self.config.fragmentation and self._peer_frag
 
     def _request(
         self,

@@ -7,7 +7,7 @@ import simpy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from wansim.net.timers import Timer, call_later, schedule
+from wansim.net.timers import Timer, call_later, run_until, schedule
 
 #: per timer: (delay in whole seconds, delays of the timers its callback starts)
 Plan = list[tuple[int, list[int]]]
@@ -55,3 +55,43 @@ def test_negative_delay_is_refused_like_a_timeout() -> None:
     env = simpy.Environment()
     with pytest.raises(ValueError, match="Negative delay"):
         call_later(env, -1.0, lambda _e: None)
+
+
+def _process_log(plan: Plan, run) -> tuple[list[tuple], float]:
+    """Processes and callbacks mixed, run in two slices by `run(env, until)`."""
+    env = simpy.Environment()
+    log: list[tuple] = []
+
+    def proc(i: int, delays: list[int]):
+        for d in delays:
+            yield env.timeout(d)
+            log.append((env.now, "p", i))
+
+    for i, (delay, children) in enumerate(plan):
+        env.process(proc(i, [delay, *children]))
+        call_later(env, delay, lambda _e, i=i: log.append((env.now, "c", i)))
+    run(env, 2)
+    run(env, 5)
+    return log, env.now
+
+
+@settings(deadline=None, max_examples=100)
+@given(plans)
+def test_run_until_is_env_run(plan: Plan) -> None:
+    expected = _process_log(plan, lambda env, at: env.run(until=at))
+    assert _process_log(plan, run_until) == expected
+
+
+def test_run_until_crashes_on_a_failed_process_as_env_run_does() -> None:
+    def boom(env):
+        yield env.timeout(1)
+        raise KeyError("x")
+
+    for run in (lambda env, at: env.run(until=at), run_until):
+        env = simpy.Environment()
+        env.process(boom(env))
+        with pytest.raises(KeyError, match="x"):
+            run(env, 3)
+        assert env.now == 1
+    with pytest.raises(ValueError, match="greater than the current"):
+        run_until(simpy.Environment(), 0)

@@ -7,6 +7,10 @@ on the environment's queue under the key the equivalent ``env.timeout(delay)`` w
 (same instant ``now + delay``, ``NORMAL`` priority, the next insertion id), so the order
 of everything, ties included, is unchanged.
 
+`run_until` is ``env.run(until=…)`` with ``Environment.step``'s loop inline (no method
+call per event): same order, same stop (an urgent event at ``until``), same crash on a
+failed event nobody defused.
+
 An event is any object with a ``callbacks`` slot and a true ``_ok`` (what
 ``Environment.step`` reads): a :class:`Timer`, or an object of the caller's that carries
 the state its callback needs (a datagram in flight, a CPU job), so nothing else is built.
@@ -15,11 +19,11 @@ the state its callback needs (a datagram in flight, a CPU job), so nothing else 
 from __future__ import annotations
 
 from collections.abc import Callable
-from heapq import heappush
+from heapq import heappop, heappush
 from typing import Any
 
 import simpy
-from simpy.events import NORMAL
+from simpy.events import NORMAL, URGENT
 
 Callback = Callable[[Any], None]
 
@@ -45,3 +49,26 @@ def schedule(env: simpy.Environment, delay: float, event: Any) -> None:
     """Queue ``event`` (its ``callbacks`` already set) as ``env.timeout(delay)`` would be;
     ``delay`` must not be negative (the caller's invariant)."""
     heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), event))
+
+
+def run_until(env: simpy.Environment, until: float) -> None:
+    """Process events until simulated time ``until``, exactly as ``env.run(until=until)``."""
+    at = float(until)
+    if at <= env._now:
+        raise ValueError(f"until ({at}) must be greater than the current simulation time")
+    stop = simpy.Event(env)
+    stop._ok, stop._value = True, None
+    env.schedule(stop, URGENT, at - env._now)  # before every event scheduled for `at`
+    queue = env._queue
+    while True:  # `stop` is queued until it is popped: the queue is never empty here
+        env._now, _, _, event = heappop(queue)
+        if event is stop:
+            stop.callbacks = None
+            return
+        callbacks, event.callbacks = event.callbacks, None
+        for callback in callbacks:
+            callback(event)
+        if not event._ok and not hasattr(event, "_defused"):  # as Environment.step
+            exc = type(event._value)(*event._value.args)
+            exc.__cause__ = event._value
+            raise exc

@@ -173,10 +173,10 @@ class Pop:
         if self._bucket is not None or self.registry is not None:  # admission needs the SPIs
             spis = ike_spis(data)
             if spis is not None and spis[1] == _ZERO_SPI and spis[2] == _IKE_SA_INIT:
-                if self._bucket is not None and not self._bucket.admit(self.env.now):
+                if self._bucket is not None and not self._bucket.admit(self.env._now):
                     return self._drop("rate_cap")
             elif self.registry is not None and spis is not None:
-                if not self.registry.usable(spis[1], self.code, self.env.now):
+                if not self.registry.usable(spis[1], self.code, self.env._now):
                     return self._drop("state_not_here")
         self.cpu.submit(self._work, self._reply, address, data, addr, self._epoch)
 

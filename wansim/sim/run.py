@@ -28,6 +28,7 @@ from wansim.crypto.signatures import make_credentials
 from wansim.experiment.config import ExperimentConfig
 from wansim.ike.gateway import Gateway
 from wansim.net import NO_POP, Network, RouteChange, World
+from wansim.net.timers import run_until
 from wansim.sim.cpu import CpuPool
 from wansim.sim.dataplane import DataPlane, TunnelKey
 from wansim.sim.driver import Addr
@@ -197,13 +198,11 @@ class StrategyRun:
         self._replied_from[key] = pop
         self._pop_ends[(pop, address)].send(data, dest)
 
-    def take_cpu_wait(self, site: BranchSite, address: str) -> float:
-        """POP CPU queueing behind the replies that reached this tunnel so far."""
-        return self._cpu_wait.pop((site.ip, address), 0.0)
-
-    def answering_pop(self, site: BranchSite, address: str) -> str | None:
-        """The POP that last sent this tunnel a datagram (the one answering its requests)."""
-        return self._replied_from.get((site.ip, address))
+    def take_reply_state(self, site: BranchSite, address: str) -> tuple[str | None, float]:
+        """For a reply reaching this tunnel: the POP that last sent it a datagram (the one
+        answering its requests), and the POP CPU queueing behind the replies so far."""
+        key = (site.ip, address)
+        return self._replied_from.get(key), self._cpu_wait.pop(key, 0.0)
 
     def replicated_at(self, pop_spi: bytes) -> float | None:
         return self.registry.replicated_at(pop_spi) if self.registry is not None else None
@@ -326,10 +325,10 @@ class StrategyRun:
     def run(self, progress: Progress | None = None) -> StrategyRun:
         duration = self.config.run.duration
         if progress is None:
-            self.env.run(until=duration)
+            run_until(self.env, duration)
         else:  # advance in slices so a progress bar can follow simulated time
             for k in range(1, PROGRESS_STEPS + 1):
-                self.env.run(until=duration * k / PROGRESS_STEPS)
+                run_until(self.env, duration * k / PROGRESS_STEPS)
                 progress(self.strategy, self.env.now, duration)
         self.failovers.finish(self.env.now)
         return self

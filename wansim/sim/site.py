@@ -100,15 +100,13 @@ class SiteContext(Protocol):
 
     def send(self, site: BranchSite, data: bytes, dest: Addr) -> None: ...
 
-    def answering_pop(self, site: BranchSite, address: str) -> str | None: ...
-
     def replicated_at(self, pop_spi: bytes) -> float | None: ...
 
     def on_detected(self, site: BranchSite, tunnel: Tunnel, now: float) -> None: ...
 
     def on_unhealthy(self, site: BranchSite, tunnel: Tunnel, now: float) -> None: ...
 
-    def take_cpu_wait(self, site: BranchSite, address: str) -> float: ...
+    def take_reply_state(self, site: BranchSite, address: str) -> tuple[str | None, float]: ...
 
 
 class Tunnel:
@@ -234,10 +232,9 @@ class BranchSite:
         """A datagram from the anycast address ``addr[0]`` arrived."""
         for tunnel in self.tunnels:
             if tunnel.address == addr[0] and tunnel.driver is not None:
-                pop = self.ctx.answering_pop(self, tunnel.address)
+                pop, wait_s = self.ctx.take_reply_state(self, tunnel.address)
                 if pop is not None:
                     tunnel.pop = pop
-                wait_s = self.ctx.take_cpu_wait(self, tunnel.address)
                 if wait_s and tunnel.records:
                     tunnel.records[0].cpu_wait_s += wait_s
                 tunnel.driver.receive(data, addr)

@@ -4,6 +4,7 @@ objects as the `__init__` dataclasses writes, and `IdentityMemo` answers by iden
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hmac
 import inspect
 import struct
@@ -412,3 +413,98 @@ def test_an_sk_only_message_parses_as_the_chain_walk_parses_it(body, at, noise, 
     for data in (message, message[:at] + noise + message[at:]):
         data = data[:24] + len(data).to_bytes(4, "big") + data[28:]  # Length matches
         assert _outcome(Message.from_bytes, data) == _outcome(walked, data)
+
+
+def _reference_walk(first_type, data, offset, allow_encrypted):
+    """The payload chain walk written plainly (the codec's before it was tuned)."""
+    from wansim.ike.errors import UnsupportedCriticalPayload
+    from wansim.ike.message import _BODY_PARSERS, _ENCRYPTED_CLASSES, _chain_error
+    from wansim.ike.payloads import UnknownPayload
+
+    payloads, payload_type, end = [], first_type, len(data)
+    while payload_type != 0:
+        start = offset
+        if end - offset < 4:
+            raise _chain_error(
+                payloads, payload_type, start, f"announced, {end - offset} bytes left"
+            )
+        next_type, flags, length = struct.unpack_from("!BBH", data, offset)
+        if length < 4:
+            raise _chain_error(
+                payloads, payload_type, start, f"length {length} is below the 4-byte header"
+            )
+        if offset + length > end:
+            raise _chain_error(
+                payloads, payload_type, start, f"length {length} does not fit in {end - offset}"
+            )
+        body = data[offset + 4 : offset + length]
+        offset += length
+        parse = _BODY_PARSERS.get(payload_type)
+        if parse is None:
+            encrypted = _ENCRYPTED_CLASSES.get(payload_type)
+            if encrypted is None:
+                if flags & 0x80:
+                    raise UnsupportedCriticalPayload(payload_type)
+                payloads.append(UnknownPayload(payload_type, body))
+                payload_type = next_type
+                continue
+            if not allow_encrypted:
+                raise _chain_error(payloads, payload_type, start, "inside an encrypted payload")
+            if offset != end:
+                raise _chain_error(
+                    payloads,
+                    payload_type,
+                    start,
+                    f"{end - offset} bytes follow it; it must be last",
+                )
+            try:
+                payloads.append(encrypted.from_body(body, next_type))
+            except ParseError as error:
+                raise _chain_error(payloads, payload_type, start, str(error)) from None
+            return payloads
+        try:
+            payloads.append(parse(body))
+        except ParseError as error:
+            raise _chain_error(payloads, payload_type, start, str(error)) from None
+        payload_type = next_type
+    if offset != end:
+        raise ParseError(f"{end - offset} trailing bytes after the last payload")
+    return payloads
+
+
+_CHAIN_PAYLOADS = st.sampled_from(
+    [
+        (40, b"\x00" * 16 + b"n" * 16),  # Nonce (body after the generic header's 4 bytes)
+        (34, b"\x00\x24\x00\x00" + b"k" * 8),  # KE
+        (41, b"\x00\x00\x40\x04" + b"d" * 4),  # Notify
+        (42, b"\x03\x04\x00\x01" + b"s" * 4),  # Delete
+        (99, b"x" * 5),  # unknown, not critical
+        (46, b"i" * 24),  # SK
+        (53, b"\x00\x02\x00\x00" + b"f" * 20),  # SKF
+    ]
+)
+
+
+@settings(deadline=None, max_examples=400)
+@given(
+    st.lists(st.tuples(_CHAIN_PAYLOADS, st.booleans()), max_size=5),
+    st.integers(0, 120),
+    st.binary(max_size=3),
+    st.booleans(),
+)
+def test_the_chain_walk_answers_what_the_plain_walk_answers(chain, at, noise, allow_encrypted):
+    """Same payloads, or the same error (type and text), for chains of every kind of
+    payload, critical bits, and damaged bytes."""
+    from wansim.ike.message import _walk_chain
+
+    data = b""
+    for i, ((_kind, body), critical) in enumerate(chain):
+        following = chain[i + 1][0][0] if i + 1 < len(chain) else 0
+        data += bytes([following, 0x80 if critical else 0]) + (4 + len(body)).to_bytes(2, "big")
+        data += body
+    first = chain[0][0][0] if chain else 0
+    at %= len(data) + 1
+    for sample in (data, data[:at] + noise + data[at:], data[:at]):
+        expected = _outcome(_reference_walk, first, sample, 0, allow_encrypted)
+        walk = functools.partial(_walk_chain, allow_encrypted=allow_encrypted)
+        assert _outcome(walk, first, sample, 0) == expected

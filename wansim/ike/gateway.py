@@ -40,6 +40,8 @@ _IKE_SA_INIT = ExchangeType.IKE_SA_INIT
 _INITIATOR = int(HeaderFlag.INITIATOR)
 _RESPONSE = int(HeaderFlag.RESPONSE)
 _IDLE = State.IDLE
+_CLOSED = State.CLOSED
+_ESTABLISHED = State.ESTABLISHED
 
 
 class Gateway(_Outbox):
@@ -73,6 +75,7 @@ class Gateway(_Outbox):
         self._by_spi: dict[bytes, IkeSa] = {}
         self._by_init: dict[tuple[bytes, str], IkeSa] = {}
         self._spis_of: dict[IkeSa, set[bytes]] = {}
+        self._spi_key: dict[IkeSa, tuple] = {}  # what _spis_of was last indexed for
         self._half_open: dict[IkeSa, Hashable] = {}  # SA -> the ingress that admitted it
         self._half_open_at: dict[Hashable, int] = {}
         self._deadline: dict[IkeSa, float | None] = {}
@@ -196,26 +199,40 @@ class Gateway(_Outbox):
 
     def _collect(self, sa: IkeSa) -> None:
         """Take an SA's output and events, and bring the indexes up to date."""
-        self._out.extend(sa.datagrams_to_send(0.0))
-        sa._move_events_to(self._events)
-        if sa.closed:
+        out = sa._out  # what datagrams_to_send and _move_events_to do, inline
+        if out:
+            self._out.extend(out)
+            sa._out = []
+        events = sa._events
+        if events:
+            self._events.extend(events)
+            events.clear()
+        state = sa.state
+        if state is _CLOSED:
             self._forget(sa)
             return
-        spis = sa.local_spis
-        known = self._spis_of.get(sa)
-        if spis != known:  # usually equal: SPIs change only at IKE_SA_INIT and rekeys
-            known = known or set()
-            for spi in known - spis:
-                self._by_spi.pop(spi, None)
-            for spi in spis - known:
-                self._by_spi[spi] = sa
-            self._spis_of[sa] = spis
-        if sa.established:
+        # Our SPIs change only with the current generation's SPIs (IKE_SA_INIT, a rekey)
+        # or when an old generation is retired: re-index only then.
+        gen = sa._gen
+        key = (gen.spi_i, gen.spi_r, gen.original_initiator, len(sa._old_gens))
+        if key != self._spi_key.get(sa):
+            self._spi_key[sa] = key
+            spis = sa.local_spis
+            known = self._spis_of.get(sa)
+            if spis != known:
+                known = known or set()
+                for spi in known - spis:
+                    self._by_spi.pop(spi, None)
+                for spi in spis - known:
+                    self._by_spi[spi] = sa
+                self._spis_of[sa] = spis
+        if state is _ESTABLISHED and sa in self._half_open:  # established just now
             self._settled(sa)
             self._by_init.pop((sa.ike_spis[0], sa.remote_addr[0]), None)
         self._rearm(sa)
 
     def _forget(self, sa: IkeSa) -> None:
+        self._spi_key.pop(sa, None)
         for spi in self._spis_of.pop(sa, set()):
             self._by_spi.pop(spi, None)
         self._settled(sa)

@@ -183,53 +183,63 @@ def _walk_chain(
     unpack_header = _PAYLOAD_HEADER.unpack_from
     parsers = _BODY_PARSERS
     while payload_type != _NONE:
-        start = offset
         if end - offset < PAYLOAD_HEADER_BYTES:
             raise _chain_error(
-                payloads, payload_type, start, f"announced, {end - offset} bytes left"
+                payloads, payload_type, offset, f"announced, {end - offset} bytes left"
             )
         next_type, flags, length = unpack_header(data, offset)
-        if length < PAYLOAD_HEADER_BYTES:
+        if length < PAYLOAD_HEADER_BYTES or offset + length > end:
             raise _chain_error(
-                payloads, payload_type, start, f"length {length} is below the 4-byte header"
+                payloads,
+                payload_type,
+                offset,
+                f"length {length} is below the 4-byte header"
+                if length < PAYLOAD_HEADER_BYTES
+                else f"length {length} does not fit in {end - offset}",
             )
-        if offset + length > end:
-            raise _chain_error(
-                payloads, payload_type, start, f"length {length} does not fit in {end - offset}"
-            )
-        body = data[offset + PAYLOAD_HEADER_BYTES : offset + length]
-        offset += length
         parse = parsers.get(payload_type)
-        if parse is None:
-            encrypted = _ENCRYPTED_CLASSES.get(payload_type)
-            if encrypted is None:
-                if flags & 0x80:  # RFC 7296 §2.5: reject the whole message
-                    raise UnsupportedCriticalPayload(payload_type)
-                payloads.append(UnknownPayload(payload_type, body))
-                payload_type = next_type
-                continue
-            if not allow_encrypted:
-                raise _chain_error(payloads, payload_type, start, "inside an encrypted payload")
-            if offset != end:
-                raise _chain_error(
-                    payloads,
-                    payload_type,
-                    start,
-                    f"{end - offset} bytes follow it; it must be last",
-                )
+        if parse is not None:
             try:
-                payloads.append(encrypted.from_body(body, next_type))
+                payloads.append(parse(data[offset + PAYLOAD_HEADER_BYTES : offset + length]))
             except ParseError as error:
-                raise _chain_error(payloads, payload_type, start, str(error)) from None
-            return payloads
-        try:
-            payloads.append(parse(body))
-        except ParseError as error:
-            raise _chain_error(payloads, payload_type, start, str(error)) from None
+                raise _chain_error(payloads, payload_type, offset, str(error)) from None
+        elif _unusual(payloads, payload_type, data, offset, allow_encrypted):
+            return payloads  # it was SK or SKF: the last payload
+        offset += length
         payload_type = next_type
     if offset != end:
         raise ParseError(f"{end - offset} trailing bytes after the last payload")
     return payloads
+
+
+def _unusual(
+    payloads: list[Payload], payload_type: int, data: bytes, offset: int, allow_encrypted: bool
+) -> bool:
+    """`_walk_chain` at a payload without a body parser (its header already checked): an
+    unknown type, kept or refused by its critical bit, or SK/SKF, which must end the
+    chain (True: the walk is over)."""
+    next_type, flags, length = _PAYLOAD_HEADER.unpack_from(data, offset)
+    body, end = data[offset + PAYLOAD_HEADER_BYTES : offset + length], len(data)
+    encrypted = _ENCRYPTED_CLASSES.get(payload_type)
+    if encrypted is None:
+        if flags & 0x80:  # RFC 7296 §2.5: reject the whole message
+            raise UnsupportedCriticalPayload(payload_type)
+        payloads.append(UnknownPayload(payload_type, body))
+        return False
+    if not allow_encrypted:
+        raise _chain_error(payloads, payload_type, offset, "inside an encrypted payload")
+    if offset + length != end:
+        raise _chain_error(
+            payloads,
+            payload_type,
+            offset,
+            f"{end - offset - length} bytes follow it; it must be last",
+        )
+    try:
+        payloads.append(encrypted.from_body(body, next_type))
+    except ParseError as error:
+        raise _chain_error(payloads, payload_type, offset, str(error)) from None
+    return True
 
 
 # Payloads that every handshake of a run repeats byte for byte (proposal offers and

@@ -50,9 +50,7 @@ from wansim.crypto import get_kex
 from wansim.ike import keymat
 from wansim.ike.config import IkeConfig
 from wansim.ike.constants import ExchangeType, ProtocolId, name_of
-from wansim.ike.errors import ParseError
 from wansim.ike.events import Event, IkeSaDeleted, PeerDeclaredDead, RequestRetransmitted
-from wansim.ike.message import IkeHeader
 from wansim.ike.negotiation import ke_tokens
 from wansim.ike.payloads import Delete
 from wansim.ike.sa_handshake import _Handshake
@@ -217,34 +215,28 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
         """Feed one UDP payload received from `addr`. Never raises for bad input."""
         self._receive_routed(bytes(data), addr, now, None)
 
-    def _receive_routed(
-        self, data: bytes, addr: Addr, now: float, header: IkeHeader | None
-    ) -> None:
-        """`receive_datagram` for a gateway that has parsed the IKE header to route it."""
-        try:
-            self._receive(data, addr, now, header)
-        except ParseError as error:
-            self._drop(now, "parse_error", len(data), str(error))
-
     def get_timer(self) -> float | None:
         """The next instant `handle_timer` has work to do, or None."""
         if self.state is _CLOSED:
             return None
-        deadlines = []
         req = self._gen.outstanding
-        if req is not None:
-            deadlines.append(self._schedule.deadline_at(req.first_sent_at, req.transmissions))
+        at = None if req is None else req.deadline
+        if not (
+            self._old_gens
+            or self._retry_at is not None
+            or (self.established_at is None and not self.initiator)
+        ):
+            return at  # the usual case: at most the current request's deadline
+        deadlines = [] if at is None else [at]
         for gen in self._old_gens:
             req = gen.outstanding
             if req is not None:
-                deadlines.append(self._schedule.deadline_at(req.first_sent_at, req.transmissions))
+                deadlines.append(req.deadline)
         if not self.initiator and self.established_at is None:
             deadlines.append(self.created_at + self.config.half_open_timeout_s)
         if self._retry_at is not None:
             deadlines.append(self._retry_at)
-        if not deadlines:
-            return None
-        return deadlines[0] if len(deadlines) == 1 else min(deadlines)
+        return min(deadlines) if deadlines else None
 
     def handle_timer(self, now: float) -> None:
         """Retransmit, give up, expire a half-open SA or retry a refused rekey — whatever
@@ -259,7 +251,7 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
             req = gen.outstanding
             if req is None:
                 continue
-            if now < self._schedule.deadline_at(req.first_sent_at, req.transmissions):
+            if now < req.deadline:
                 continue
             if self._schedule.exhausted(req.transmissions) and gen.retired:
                 # The old SA's Delete went unanswered (the peer already dropped it, e.g.
@@ -281,6 +273,7 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
                 )
                 return
             req.transmissions += 1
+            req.deadline = self._schedule.deadline_at(req.first_sent_at, req.transmissions)
             self._emit(gen, req.exchange, req.mid, False, req.datagrams, now, again=True)
             self._events.append(
                 RequestRetransmitted(

@@ -164,6 +164,7 @@ class _Request:
     response_ap: bytes = b""  # ... and of its response
     transmissions: int = 1
     command: tuple[str, Any] | None = None  # to re-issue if its IKE SA is rekeyed away
+    deadline: float = 0.0  # retransmit or give up then: kept up to date with transmissions
 
 
 @dataclass(slots=True)

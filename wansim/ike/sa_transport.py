@@ -9,7 +9,14 @@ import functools
 
 from wansim.crypto import KeyExchangeError
 from wansim.ike import keymat, protection
-from wansim.ike.constants import NAT_T_PORT, NON_ESP_MARKER, ExchangeType, NotifyType, name_of
+from wansim.ike.constants import (
+    NAT_T_PORT,
+    NON_ESP_MARKER,
+    ExchangeType,
+    NotifyType,
+    members,
+    name_of,
+)
 from wansim.ike.errors import ParseError, UnsupportedCriticalPayload
 from wansim.ike.events import CryptoOp, DatagramDropped, Event, ExchangeCompleted, NegotiationFailed
 from wansim.ike.message import (
@@ -43,15 +50,18 @@ _IKE_INTERMEDIATE = ExchangeType.IKE_INTERMEDIATE
 _CLOSED = State.CLOSED
 _REKEYED = State.REKEYED
 
-_REQUEST_HANDLERS: dict[tuple[State, int], str] = {
-    (State.IDLE, ExchangeType.IKE_SA_INIT): "_on_sa_init_request",
-    (State.INTERMEDIATE, ExchangeType.IKE_INTERMEDIATE): "_on_intermediate_request",
-    (State.AUTH, ExchangeType.IKE_AUTH): "_on_auth_request",
-    (State.ESTABLISHED, ExchangeType.CREATE_CHILD_SA): "_on_create_child_sa_request",
-    (State.ESTABLISHED, ExchangeType.IKE_FOLLOWUP_KE): "_on_followup_ke_request",
-    (State.ESTABLISHED, ExchangeType.INFORMATIONAL): "_on_informational_request",
-    (State.REKEYED, ExchangeType.INFORMATIONAL): "_on_informational_request",
+# Keyed by the state's value: hashing an Enum member runs Python code (Enum.__hash__).
+_REQUEST_HANDLERS: dict[tuple[str, int], str] = {
+    (State.IDLE.value, ExchangeType.IKE_SA_INIT): "_on_sa_init_request",
+    (State.INTERMEDIATE.value, ExchangeType.IKE_INTERMEDIATE): "_on_intermediate_request",
+    (State.AUTH.value, ExchangeType.IKE_AUTH): "_on_auth_request",
+    (State.ESTABLISHED.value, ExchangeType.CREATE_CHILD_SA): "_on_create_child_sa_request",
+    (State.ESTABLISHED.value, ExchangeType.IKE_FOLLOWUP_KE): "_on_followup_ke_request",
+    (State.ESTABLISHED.value, ExchangeType.INFORMATIONAL): "_on_informational_request",
+    (State.REKEYED.value, ExchangeType.INFORMATIONAL): "_on_informational_request",
 }
+# Exchange names for events, looked up without a call (name_of for unassigned numbers).
+_EXCHANGE_NAMES = {value: name_of(ExchangeType, value) for value in members(ExchangeType)}
 
 
 def _bind_channels(gen: _Generation) -> None:
@@ -83,33 +93,40 @@ class _Transport:
 
     # --- receive path --------------------------------------------------------------
 
-    def _receive(
-        self, data: bytes, addr: Addr, now: float, header: IkeHeader | None = None
+    def _receive_routed(
+        self, data: bytes, addr: Addr, now: float, header: IkeHeader | None
     ) -> None:
-        """`header`: the datagram's IKE header, when the caller has parsed it already."""
-        if self.state is _CLOSED:
-            self._drop(now, "sa_closed", len(data))
-            return
-        marker = data[:4] == NON_ESP_MARKER
-        if data == b"\xff":
-            self._drop(now, "nat_keepalive", 1)
-            return
-        ike = data[4:] if marker else data
-        message = Message.from_bytes(ike, header)
-        header = message.header
-        gen = self._gen
-        if not (gen.original_initiator and header.spi_i == gen.spi_i):  # else: the usual case
-            gen = self._generation_for(header)
-        if gen is None:
-            self._drop(now, "unknown_spi", len(data), header_spis=(header.spi_i, header.spi_r))
-            return
-        if bool(header.flags & _INITIATOR) == gen.original_initiator:
-            self._drop(now, "wrong_initiator_flag", len(data), header_spis=gen.spis)
-            return
-        if header.flags & _RESPONSE:
-            self._receive_response(gen, message, ike, now)
-        else:
-            self._receive_request(gen, message, ike, addr, marker, now)
+        """`receive_datagram`; `header` is the datagram's IKE header when the caller (a
+        gateway routing it) has parsed it already. Malformed input is dropped."""
+        try:
+            if self.state is _CLOSED:
+                self._drop(now, "sa_closed", len(data))
+                return
+            marker = data[:4] == NON_ESP_MARKER
+            if data == b"\xff":
+                self._drop(now, "nat_keepalive", 1)
+                return
+            ike = data[4:] if marker else data
+            message = Message.from_bytes(ike, header)
+            header = message.header
+            gen = self._gen
+            if gen.original_initiator:  # the usual case: our SPI names the current generation
+                if header.spi_i != gen.spi_i:
+                    gen = self._generation_for(header)
+            elif header.spi_r != gen.spi_r or gen.spi_r == _ZERO_SPI:
+                gen = self._generation_for(header)
+            if gen is None:
+                self._drop(now, "unknown_spi", len(data), header_spis=(header.spi_i, header.spi_r))
+                return
+            if bool(header.flags & _INITIATOR) == gen.original_initiator:
+                self._drop(now, "wrong_initiator_flag", len(data), header_spis=gen.spis)
+                return
+            if header.flags & _RESPONSE:
+                self._receive_response(gen, message, ike, now)
+            else:
+                self._receive_request(gen, message, ike, addr, marker, now)
+        except ParseError as error:
+            self._drop(now, "parse_error", len(data), str(error))
 
     def _generation_for(self, header: IkeHeader) -> _Generation | None:
         """The key generation a message belongs to, by our own SPI in its header."""
@@ -150,7 +167,7 @@ class _Transport:
                 now, f"key exchange failed: {error}", name_of(ExchangeType, req.exchange), None
             )
         done = ExchangeCompleted(
-            name_of(ExchangeType, req.exchange),
+            _EXCHANGE_NAMES.get(req.exchange) or name_of(ExchangeType, req.exchange),
             req.mid,
             "requester",
             sum(map(len, req.datagrams)),
@@ -186,7 +203,7 @@ class _Transport:
             self._drop(now, "unexpected_message_id", len(ike), header_spis=gen.spis)
             return
         state = _REKEYED if gen.retired else self.state
-        handler_name = _REQUEST_HANDLERS.get((state, header.exchange_type))
+        handler_name = _REQUEST_HANDLERS.get((state._value_, header.exchange_type))
         if header.exchange_type == _IKE_SA_INIT:
             if handler_name is None:
                 self._drop(now, "unexpected_exchange", len(ike), header_spis=gen.spis)
@@ -233,7 +250,7 @@ class _Transport:
         if not message.payloads or not isinstance(message.payloads[-1], _ENCRYPTED):
             self._drop(now, "unprotected_message", len(ike), header_spis=gen.spis)
             return None
-        key = (header.message_id, header.is_response)
+        key = (header.message_id, bool(header.flags & _RESPONSE))
         if gen.channels_of is not gen.keys:
             _bind_channels(gen)
         try:
@@ -336,6 +353,7 @@ class _Transport:
         gen.next_mid += 1
         datagrams, ap = self._build(gen, exchange, mid, False, payloads)
         req = _Request(exchange, mid, datagrams, on_response, now, ops or [], ap)
+        req.deadline = self._schedule.deadline_at(now, 1)
         gen.outstanding = req
         self._emit(gen, exchange, mid, False, datagrams, now, payloads)
         return req
@@ -356,26 +374,20 @@ class _Transport:
         datagrams, ap = self._build(
             keys_gen or gen, header.exchange_type, header.message_id, True, payloads
         )
-        gen.peer_mid = header.message_id + 1
-        for key in [k for k in gen.reassembly if not k[1] and k[0] <= header.message_id]:
-            del gen.reassembly[key]  # fragments of requests that are answered now
-            gen.fragment_bytes.pop(key, None)
+        mid, exchange = header.message_id, header.exchange_type
+        gen.peer_mid = mid + 1
+        if gen.reassembly:
+            for key in [k for k in gen.reassembly if not k[1] and k[0] <= mid]:
+                del gen.reassembly[key]  # fragments of requests that are answered now
+                gen.fragment_bytes.pop(key, None)
         if self.established_at is None:
             self._round_trips += 1
-        gen.cache = _Cached(header.message_id, request, datagrams)
-        self._emit(
-            gen,
-            header.exchange_type,
-            header.message_id,
-            True,
-            datagrams,
-            now,
-            payloads,
-        )
+        gen.cache = _Cached(mid, request, datagrams)
+        self._emit(gen, exchange, mid, True, datagrams, now, payloads)
         self._events.append(
             ExchangeCompleted(
-                name_of(ExchangeType, header.exchange_type),
-                header.message_id,
+                _EXCHANGE_NAMES.get(exchange) or name_of(ExchangeType, exchange),
+                mid,
                 "responder",
                 total,
                 sum(map(len, datagrams)),

@@ -361,11 +361,12 @@ def test_sk_channel_seals_what_protect_and_protect_fragments_seal(
     st.binary(max_size=40),
     st.integers(0, 120),
     st.binary(max_size=3),
-    st.sampled_from(["none", "flip", "cut", "insert", "length", "next", "pad"]),
+    st.sampled_from(["none", "flip", "cut", "insert", "length", "next", "pad", "number"]),
+    st.integers(0, 3),
 )
-def test_sk_channel_opens_what_unprotect_opens(suite_spec, inner, at, noise, damage):
-    """SkChannel.open (short path for AES-GCM) answers what unprotect answers, for
-    intact messages and damaged ones (same ParseError text)."""
+def test_sk_channel_opens_what_unprotect_opens(suite_spec, inner, at, noise, damage, fragment):
+    """SkChannel.open (short path for AES-GCM) answers what unprotect answers, for SK
+    messages and SKF fragments, intact and damaged (same ParseError text)."""
     from wansim.ike import protection
     from wansim.ike.ciphers import CipherSuite
     from wansim.ike.message import header_bytes
@@ -375,7 +376,21 @@ def test_sk_channel_opens_what_unprotect_opens(suite_spec, inner, at, noise, dam
     keys = (bytes(range(encr_bytes)), bytes(range(integ_bytes)))
     header = header_bytes(b"\x01" * 8, b"\x02" * 8, 37, 8, 5)
     message = protection.protect(header, suite, *keys, 41, inner, lambda n: bytes(n))
-    if damage == "pad":  # a Pad Length beyond the plaintext, correctly sealed
+    if fragment:  # one SKF fragment of the message cut for a small limit
+        fragments = protection.protect_fragments(
+            header, suite, *keys, 41, inner + bytes(60), lambda n: bytes(n), max_message=100
+        )
+        message = fragments[(fragment - 1) % len(fragments)]
+    if damage == "number":  # fragment number 0 or above the total, correctly sealed
+        plaintext = b"a\x00" * suite.block_bytes
+        body_bytes = suite.iv_bytes + len(plaintext) + suite.icv_bytes
+        aad = (
+            message[:16] + b"\x35" + message[17:24] + (36 + body_bytes).to_bytes(4, "big")
+            + bytes([message[28], 0]) + (8 + body_bytes).to_bytes(2, "big")
+            + (at % 3).to_bytes(2, "big") + (at % 2).to_bytes(2, "big")
+        )  # fmt: skip
+        message = aad + suite.seal(*keys, bytes(suite.iv_bytes), aad, plaintext)
+    elif damage == "pad":  # a Pad Length beyond the plaintext, correctly sealed
         body = suite.seal(*keys, bytes(suite.iv_bytes), message[:32], b"\xff" * suite.block_bytes)
         message = message[:24] + (32 + len(body)).to_bytes(4, "big") + message[28:30]
         message += (4 + len(body)).to_bytes(2, "big") + body

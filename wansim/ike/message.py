@@ -57,7 +57,7 @@ _ENCRYPTED = (Encrypted, EncryptedFragment)
 # Enum members bound once: attribute access on an Enum class is slow in Python 3.11
 # (EnumType.__getattr__ makes every class attribute lookup go through Python code).
 _NONE = PayloadType.NONE
-_SK = PayloadType.SK
+_SK, _SKF = PayloadType.SK, PayloadType.SKF
 _EXCHANGE_TYPES = members(ExchangeType)  # what coerce() looks up, without the call
 _PAYLOAD_TYPES = members(PayloadType)
 
@@ -400,6 +400,13 @@ class Message:
             first = data[28]
             sk = Encrypted._unchecked(_PAYLOAD_TYPES.get(first, first), data[32:])
             return cls._unchecked(header, (sk,), data)
+        if header.next_payload == _SKF and size >= 36 and data[30] << 8 | data[31] == size - 28:
+            number, total = data[32] << 8 | data[33], data[34] << 8 | data[35]
+            if 1 <= number <= total:  # else the chain walk raises what EncryptedFragment does
+                first = data[28]
+                first = _PAYLOAD_TYPES.get(first, first)
+                skf = EncryptedFragment._unchecked(number, total, first, data[36:])
+                return cls._unchecked(header, (skf,), data)
         try:
             payloads = _walk_chain(
                 header.next_payload, data, IKE_HEADER_BYTES, allow_encrypted=True

@@ -447,9 +447,11 @@ class Reassembly:
 
 # --- one direction of one key set -----------------------------------------------------
 
-# The IKE header and the SK payload header in one layout: what AES-GCM authenticates.
+# The IKE header and the SK (SKF) payload header in one layout: what AES-GCM authenticates.
 _SK_AAD = struct.Struct("!8s8sBBBBIIBBH")
 _SK_AAD_BYTES = _SK_AAD.size  # 32
+_SKF_AAD = struct.Struct("!8s8sBBBBIIBBHHH")
+_SKF_AAD_BYTES = _SKF_AAD.size  # 36
 _GCM_IV_BYTES = 8  # RFC 5282 §3
 _GCM_ICV_BYTES = 16  # ENCR_AES_GCM_16
 # Header, SK header, IV, the Pad Length byte and the ICV around the inner payloads.
@@ -514,11 +516,49 @@ class SkChannel:
             else:
                 iv = random(_GCM_IV_BYTES)
                 return [aad + iv + encrypt(self._salt + iv, inner + b"\x00", aad)]
+        if (
+            encrypt is not None
+            and max_message is not None
+            and total > max_message
+            and len(spi_i) == 8 == len(spi_r)
+        ):
+            fragments = self._seal_fragments(
+                spi_i, spi_r, exchange, flags, mid, first_inner, inner, random, max_message
+            )
+            if fragments is not None:
+                return fragments
         header = header_bytes(spi_i, spi_r, exchange, flags, mid)
         keys = (self.suite, self.encr_key, self.integ_key)
         if max_message is None:
             return [protect(header, *keys, first_inner, inner, random)]
         return protect_fragments(header, *keys, first_inner, inner, random, max_message=max_message)
+
+    def _seal_fragments(
+        self, spi_i, spi_r, exchange, flags, mid, first_inner, inner, random, max_message
+    ) -> list[bytes] | None:
+        """`protect_fragments` of a message that does not fit `max_message`, on AES-GCM
+        (RFC 7383 §2.5: each SKF protected on its own, fragment 1 naming the first inner
+        payload); None when a size or field is out of range (the general path says so)."""
+        try:
+            per_fragment = fragment_data_bytes(self.suite, max_message)
+        except ValueError:
+            return None
+        count = max(1, -(-len(inner) // per_fragment))
+        if count > 0xFFFF:
+            return None
+        encrypt, salt, out = self._encrypt, self._salt, []
+        for number in range(1, count + 1):
+            chunk = inner[(number - 1) * per_fragment : number * per_fragment]
+            total = _GCM_OVERHEAD + 4 + len(chunk)
+            try:
+                aad = _SKF_AAD.pack(spi_i, spi_r, _SKF, IKE_VERSION, exchange, flags, mid, total,
+                                    first_inner if number == 1 else _NONE, 0,
+                                    total - IKE_HEADER_BYTES, number, count)  # fmt: skip
+            except struct.error:
+                return None
+            iv = random(_GCM_IV_BYTES)
+            out.append(aad + iv + encrypt(salt + iv, chunk + b"\x00", aad))
+        return out
 
     def open(self, message: bytes) -> Opened | Fragment:
         """`unprotect(message, suite, encr_key, integ_key)`."""
@@ -541,4 +581,25 @@ class SkChannel:
                 raise ParseError("Pad Length exceeds the decrypted data")
             inner = plaintext[: len(plaintext) - plaintext[-1] - 1]
             return Opened._unchecked(message[:IKE_HEADER_BYTES], b"", message[28], inner, 0)
+        if (
+            decrypt is not None
+            and size >= _SKF_AAD_BYTES + _GCM_IV_BYTES + _GCM_ICV_BYTES
+            and message[16] == _SKF
+            and message[30] << 8 | message[31] == size - IKE_HEADER_BYTES
+            and _LENGTH_FIELD.unpack_from(message, 24)[0] == size
+        ):
+            aad = message[:_SKF_AAD_BYTES]
+            iv = message[_SKF_AAD_BYTES : _SKF_AAD_BYTES + _GCM_IV_BYTES]
+            try:
+                plaintext = decrypt(self._salt + iv, message[_SKF_AAD_BYTES + _GCM_IV_BYTES :], aad)
+            except InvalidTag:
+                raise IntegrityError("ICV mismatch (AES-GCM tag did not verify)") from None
+            if not plaintext or plaintext[-1] + 1 > len(plaintext):
+                raise ParseError("Pad Length exceeds the decrypted data")
+            number, total = _FRAGMENT_FIELDS.unpack_from(message, 32)
+            if not 1 <= number <= total:
+                raise ParseError(f"fragment number {number} outside 1..{total}")
+            inner = plaintext[: len(plaintext) - plaintext[-1] - 1]
+            header = message[:IKE_HEADER_BYTES]
+            return Fragment._unchecked(header, b"", number, total, message[28], inner)
         return unprotect(message, self.suite, self.encr_key, self.integ_key)

@@ -5,7 +5,7 @@
     site_end = net.attach(world.site_ip(i), site_driver.receive)
     site_end.send(data, (anycast_ip, 500))        # handler(data, src_addr) at arrival
 
-Each datagram is delivered once, after the path's delay, by a single simpy timeout
+Each datagram is delivered once, after the path's delay, by a single simpy event
 (no per-hop processes, no ticks). Per datagram: the destination POP of an anycast
 address is looked up in `AnycastRouting` at send time (no healthy route: dropped
 "blackholed"); it is IP-fragmented when larger than the path MTU and then dropped

@@ -523,3 +523,40 @@ def test_the_chain_walk_answers_what_the_plain_walk_answers(chain, at, noise, al
         expected = _outcome(_reference_walk, first, sample, 0, allow_encrypted)
         walk = functools.partial(_walk_chain, allow_encrypted=allow_encrypted)
         assert _outcome(walk, first, sample, 0) == expected
+
+
+@settings(deadline=None, max_examples=300)
+@given(
+    st.integers(-1, 256),
+    st.lists(st.binary(min_size=4, max_size=4), max_size=3),
+    st.integers(0, 20),
+    st.binary(max_size=3),
+)
+def test_delete_payloads_encode_and_parse_as_the_plain_code_does(protocol, spis, cut, noise):
+    """Delete body and parse, tuned, against the plain struct.pack / generator code."""
+    from wansim.ike.constants import coerce
+    from wansim.ike.payloads import Delete, _u8, _u16
+
+    def plain_body(d):
+        spi_size = len(d.spis[0]) if d.spis else 0
+        return struct.pack(
+            "!BBH", _u8(d.protocol, "protocol id"), spi_size, _u16(len(d.spis), "SPI count")
+        ) + b"".join(d.spis)
+
+    def plain_parse(body):
+        if len(body) < 4:
+            raise ParseError(f"Delete payload body: {len(body)} bytes, need at least 4")
+        proto, spi_size, count = struct.unpack_from("!BBH", body)
+        if len(body) != 4 + spi_size * count:
+            raise ParseError(f"Delete: {count} SPIs of {spi_size} bytes != {len(body) - 4} bytes")
+        if count and not spi_size:
+            raise ParseError(f"Delete: {count} SPIs of size 0")
+        found = tuple(bytes(body[4 + i * spi_size : 4 + (i + 1) * spi_size]) for i in range(count))
+        return Delete(coerce(ProtocolId, proto), found)
+
+    delete = Delete(protocol, tuple(spis))
+    assert _outcome(delete.body) == _outcome(plain_body, delete)
+    if 0 <= protocol <= 255:
+        body = delete.body()
+        for sample in (body, body[:cut], body[:cut] + noise + body[cut:]):
+            _agrees(Delete.from_body, plain_parse, sample)

@@ -452,11 +452,12 @@ class Notify(Payload):
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
-        _need(body, 4, "Notify payload body")
+        if len(body) < 4:
+            _need(body, 4, "Notify payload body")
         protocol, spi_size, notify_type = _GENERIC.unpack_from(body)
         if len(body) < 4 + spi_size:
             _need(body, 4 + spi_size, f"Notify with {spi_size}-byte SPI")
-        return cls(
+        return cls._unchecked(
             _NOTIFY_TYPES.get(notify_type, notify_type),
             bytes(body[4 + spi_size :]),
             _PROTOCOLS.get(protocol, protocol),
@@ -569,21 +570,32 @@ class Delete(Payload):
             raise ValueError("all SPIs of one Delete payload must have the same size")
 
     def body(self) -> bytes:
-        spi_size = len(self.spis[0]) if self.spis else 0
-        return struct.pack(
-            "!BBH", _u8(self.protocol, "protocol id"), spi_size, _u16(len(self.spis), "SPI count")
-        ) + b"".join(self.spis)
+        spis = self.spis
+        try:
+            head = _GENERIC.pack(self.protocol, len(spis[0]) if spis else 0, len(spis))
+        except struct.error:  # out of range: say which field
+            _u8(self.protocol, "protocol id")
+            _u16(len(spis), "SPI count")
+            raise
+        return head + b"".join(spis)
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
-        _need(body, 4, "Delete payload body")
-        protocol, spi_size, count = struct.unpack_from("!BBH", body)
+        if len(body) < 4:
+            _need(body, 4, "Delete payload body")
+        protocol, spi_size, count = _GENERIC.unpack_from(body)
         if len(body) != 4 + spi_size * count:
             raise ParseError(f"Delete: {count} SPIs of {spi_size} bytes != {len(body) - 4} bytes")
         if count and not spi_size:
             raise ParseError(f"Delete: {count} SPIs of size 0")
-        spis = tuple(bytes(body[4 + i * spi_size : 4 + (i + 1) * spi_size]) for i in range(count))
-        return cls(coerce(ProtocolId, protocol), spis)
+        if count == 1:  # the usual Child SA Delete
+            spis: tuple[bytes, ...] = (bytes(body[4:]),)
+        else:
+            spis = tuple(
+                [bytes(body[4 + i * spi_size : 4 + (i + 1) * spi_size]) for i in range(count)]
+            )
+        # Every SPI has spi_size bytes: what __post_init__ checks holds.
+        return cls._unchecked(_PROTOCOLS.get(protocol, protocol), spis)
 
 
 @fast_init

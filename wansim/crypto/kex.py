@@ -65,12 +65,12 @@ class KeyExchange(ABC):
 
     def __init__(self, method: KexMethod) -> None:
         self.method = method
-
-    token = property(lambda self: self.method.token)
-    method_id = property(lambda self: self.method.method_id)
-    initiator_share_bytes = property(lambda self: self.method.initiator_share_bytes)
-    responder_share_bytes = property(lambda self: self.method.responder_share_bytes)
-    secret_bytes = property(lambda self: self.method.secret_bytes)
+        # The method's fields, copied once: engines read them for every exchange.
+        self.token = method.token
+        self.method_id = method.method_id
+        self.initiator_share_bytes = method.initiator_share_bytes
+        self.responder_share_bytes = method.responder_share_bytes
+        self.secret_bytes = method.secret_bytes
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.token} ({self.method_id}) via {self.backend}>"
@@ -82,8 +82,9 @@ class KeyExchange(ABC):
 
     def respond(self, peer_share: bytes) -> tuple[bytes, bytes]:
         """Answer the initiator's share: return (our share, shared secret)."""
-        peer = self._checked(peer_share, self.method.initiator_share_bytes, "initiator")
-        return self._respond(peer)
+        if type(peer_share) is bytes and len(peer_share) == self.initiator_share_bytes:
+            return self._respond(peer_share)  # the usual case, checked inline
+        return self._respond(self._checked(peer_share, self.initiator_share_bytes, "initiator"))
 
     def _checked(self, share: Any, expected: int, role: str) -> bytes:
         share = _as_bytes(share, f"{role} share")
@@ -122,5 +123,6 @@ class PendingKeyExchange:
     def finish(self, peer_share: bytes) -> bytes:
         """Combine the responder's share with our private key into the shared secret."""
         kex = self._kex
-        peer = kex._checked(peer_share, kex.method.responder_share_bytes, "responder")
-        return kex._finish(self._private, peer)
+        if type(peer_share) is not bytes or len(peer_share) != kex.responder_share_bytes:
+            peer_share = kex._checked(peer_share, kex.responder_share_bytes, "responder")
+        return kex._finish(self._private, peer_share)

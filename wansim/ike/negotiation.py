@@ -63,8 +63,18 @@ def covers(outer: TrafficSelector, inner: TrafficSelector) -> bool:
 def narrow(ours: tuple[TrafficSelector, ...], theirs: tuple[TrafficSelector, ...]):
     """Our narrowing of the peer's proposed selectors (RFC 7296 §2.9, simplified to
     whole ranges): keep each proposed range covered by ours, else ours inside it."""
+    # First level: these very tuples again (ours from the config, theirs from the
+    # memoised TS parse), by identity; then by the selectors' wire bytes.
+    hit = _NARROWED_BY_ID.get((id(ours), id(theirs)))
+    if hit is not None and hit[0] is ours and hit[1] is theirs:
+        return hit[2]
     key = _selectors_key(ours, theirs)
-    return _memoised(_NARROWED, key, lambda: _narrow(ours, theirs))
+    narrowed = _memoised(_NARROWED, key, lambda: _narrow(ours, theirs))
+    if type(ours) is tuple and type(theirs) is tuple:  # immutable: the answer holds
+        if len(_NARROWED_BY_ID) >= _MEMO_SIZE:
+            _NARROWED_BY_ID.clear()
+        _NARROWED_BY_ID[id(ours), id(theirs)] = (ours, theirs, narrowed)
+    return narrowed
 
 
 def _narrow(ours, theirs):
@@ -80,7 +90,12 @@ def _narrow(ours, theirs):
 
 def ts_text(selectors) -> tuple[str, ...]:
     """Selectors as CIDR prefixes (a range that is no prefix becomes several)."""
-    selectors = tuple(selectors)
+    if type(selectors) is tuple:  # the same tuples come back (config, memoised parses)
+        return _ts_text_of(selectors)
+    return _ts_text_by_wire(tuple(selectors))
+
+
+def _ts_text_by_wire(selectors: tuple) -> tuple[str, ...]:
     return _memoised(_TEXTS, _selectors_key(selectors), lambda: _ts_text(selectors))
 
 
@@ -119,6 +134,8 @@ def _wire(selectors) -> tuple[bytes, ...]:
 
 # The same selector tuples come back in every handshake (config, memoised parses).
 _selectors_wire = IdentityMemo(_wire)
+_ts_text_of = IdentityMemo(_ts_text_by_wire)
+_NARROWED_BY_ID: dict[tuple[int, int], tuple] = {}
 
 
 _MISSING = object()

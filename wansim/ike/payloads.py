@@ -710,18 +710,30 @@ def _parse_selector(data: bytes, offset: int) -> tuple[TrafficSelector, int]:
     ), offset + size
 
 
+def _encode_selectors(selectors) -> bytes:
+    """A TS payload body: count, 3 reserved bytes, the selectors (RFC 7296 §3.13)."""
+    try:
+        head = _TYPE_BYTE.pack(len(selectors))
+    except struct.error:
+        _u8(len(selectors), "TS count")
+        raise
+    return head + b"".join([_selector_bytes(s) for s in selectors])
+
+
+# Every Child SA of a run sends the same few selector tuples (same objects).
+_selectors_body = IdentityMemo(_encode_selectors)
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class _TrafficSelectors(Payload):
     selectors: tuple[TrafficSelector, ...]
 
     def body(self) -> bytes:
-        try:
-            head = _TYPE_BYTE.pack(len(self.selectors))
-        except struct.error:
-            _u8(len(self.selectors), "TS count")
-            raise
-        return head + b"".join([_selector_bytes(s) for s in self.selectors])
+        selectors = self.selectors
+        if type(selectors) is tuple:  # our config's and the memoised parses' tuples
+            return _selectors_body(selectors)
+        return _encode_selectors(selectors)
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:

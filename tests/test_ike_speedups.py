@@ -281,15 +281,32 @@ def test_packed_at_once_payloads_equal_the_generic_header_plus_body(
 ):
     """KE, Notify, ID and AUTH write header and fixed fields in one pack: same bytes as
     the generic header + body(), and the same error when a field is out of range."""
-    from wansim.ike.payloads import Auth, IdResponder, KeyExchange, Payload
+    from wansim.ike.negotiation import selectors
+    from wansim.ike.payloads import (
+        Auth,
+        IdResponder,
+        KeyExchange,
+        Nonce,
+        Payload,
+        TrafficSelectorsInitiator,
+        TrafficSelectorsResponder,
+    )
 
     data += bytes(pad)  # reach the 16-bit Payload Length limit and past it
+    many = selectors(("10.0.0.0/8",) * (1 + len(data) % 300))  # past 255 selectors too
     payloads = [
         KeyExchange(number, data),
         Notify(number, data, small, spi),
         IdInitiator(small, data),
         IdResponder(small, data),
         Auth(small, data),
+        Nonce._unchecked(data),
+        SecurityAssociation((Proposal(1, ProtocolId.ESP, data[:4].ljust(4), _TRANSFORMS),)),
+        SecurityAssociation(
+            (Proposal(1, ProtocolId.IKE, b"", _TRANSFORMS), Proposal(2, small, b"", ()))
+        ),
+        TrafficSelectorsInitiator(many),
+        TrafficSelectorsResponder(list(many)),
     ]
     for payload in payloads:
         assert _bytes_or_error(payload.to_bytes, next_payload) == _bytes_or_error(
@@ -560,3 +577,15 @@ def test_delete_payloads_encode_and_parse_as_the_plain_code_does(protocol, spis,
         body = delete.body()
         for sample in (body, body[:cut], body[:cut] + noise + body[cut:]):
             _agrees(Delete.from_body, plain_parse, sample)
+
+
+def test_take_output_hands_out_what_datagrams_to_send_and_next_event_do():
+    from collections import deque
+
+    from wansim.ike.sa_records import _Outbox
+
+    box = _Outbox()
+    box._out, box._events = [(b"d1", ("192.0.2.1", 500))], deque(["a", "b"])
+    assert box.take_output(0.0) == ([(b"d1", ("192.0.2.1", 500))], ["a", "b"])
+    assert box.take_output(1.0) == ([], [])
+    assert box.datagrams_to_send(2.0) == [] and box.next_event() is None

@@ -56,6 +56,18 @@ class _Outbox:
     def next_event(self) -> Event | None:
         return self._events.popleft() if self._events else None
 
+    def take_output(self, now: float) -> tuple[list[tuple[bytes, Addr]], list[Event]]:
+        """`datagrams_to_send(now)` and every queued event in order (what `next_event`
+        hands out one by one until None), in one call: what a driver does after each
+        datagram or timer."""
+        out, self._out = self._out, []
+        events = self._events
+        if not events:
+            return out, []
+        taken = list(events)
+        events.clear()
+        return out, taken
+
     def _move_events_to(self, sink: deque[Event]) -> None:
         """Append every queued event to `sink`, in order, and forget them: what a loop
         over `next_event` does, in one call (a gateway collects its SAs' events so)."""

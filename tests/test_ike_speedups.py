@@ -303,7 +303,7 @@ def test_packed_at_once_payloads_equal_the_generic_header_plus_body(
         Nonce._unchecked(data),
         SecurityAssociation((Proposal(1, ProtocolId.ESP, data[:4].ljust(4), _TRANSFORMS),)),
         SecurityAssociation(
-            (Proposal(1, ProtocolId.IKE, b"", _TRANSFORMS), Proposal(2, small, b"", ()))
+            (Proposal(1, ProtocolId.IKE, b"", _TRANSFORMS), Proposal._unchecked(2, small, b"", ()))
         ),
         TrafficSelectorsInitiator(many),
         TrafficSelectorsResponder(list(many)),
@@ -589,3 +589,33 @@ def test_take_output_hands_out_what_datagrams_to_send_and_next_event_do():
     assert box.take_output(0.0) == ([(b"d1", ("192.0.2.1", 500))], ["a", "b"])
     assert box.take_output(1.0) == ([], [])
     assert box.datagrams_to_send(2.0) == [] and box.next_event() is None
+
+
+_ESP_TEXTS = ["aes256gcm16-ecp384-ke1_mlkem768", "aes128gcm16-x25519", "aes256gcm16"]
+
+
+@settings(deadline=None, max_examples=150)
+@given(
+    st.sampled_from(_ESP_TEXTS),
+    st.sampled_from(_ESP_TEXTS),
+    st.lists(st.binary(min_size=4, max_size=4), min_size=1, max_size=4),
+    st.sampled_from([None, 20, 31, 36]),
+)
+def test_one_proposal_choices_equal_the_full_choice_for_every_spi(offer, ours, spis, ke):
+    """select / check_chosen of a one-proposal SA (answered from the zeroth-level memo
+    after the first SPI) equal the unmemoised choice for each SPI."""
+    from wansim.ike.negotiation import _check, _choose, check_chosen, select
+
+    configured = (parse_proposal(ours, "esp"),)
+    offered_spec = parse_proposal(offer, "esp")
+    transforms = offered_spec.to_proposal(1, b"\0\0\0\1").transforms
+    for spi in spis:
+        proposal = Proposal(1, ProtocolId.ESP, spi, transforms)
+        flags = (False, True, False, ke)
+        assert select((proposal,), configured, ke_method=ke) == _choose(
+            (proposal,), configured, flags
+        )
+        chosen = _choose((proposal,), configured, flags)
+        if chosen is not None:
+            answer = chosen.to_proposal(spi)
+            assert check_chosen(answer, configured) == _check(answer, configured, (False, False))

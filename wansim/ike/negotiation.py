@@ -250,6 +250,8 @@ def select(
     initiator, proposals with additional key exchanges are refused (strongSwan). When the
     peer's KEi method is acceptable it is preferred, saving an INVALID_KE_PAYLOAD trip."""
     flags = (require_pq, allow_addke, skip_ke, ke_method)
+    if type(offered) is tuple and len(offered) == 1 and type(configured) is tuple:
+        return _one_proposal("select", _choose, offered[0], offered, configured, flags)
     return _by_identity("select", _choose, offered, configured, flags)
 
 
@@ -272,6 +274,8 @@ def _choose(offered, configured, flags) -> ChosenProposal | None:
 def check_chosen(proposal, offer, *, skip_ke=False, require_pq=False):
     """The responder's chosen proposal if it is a valid answer to our offer, else None."""
     flags = (skip_ke, require_pq)
+    if type(offer) is tuple:
+        return _one_proposal("check", _check, proposal, proposal, offer, flags)
     return _by_identity("check", _check, proposal, offer, flags)
 
 
@@ -299,6 +303,31 @@ _CHOICES: dict[tuple, ChosenProposal | None] = {}
 # First level: the very same offer and configuration objects as before (an IKE_SA_INIT
 # offer comes from the payload memo, our specs from the config), checked by identity.
 _IDENTICAL: dict[tuple, tuple] = {}
+
+
+# Zeroth level, for the one proposal of a rekey's SA payload (or of an answer): its
+# number, protocol, SPI size and transforms (the memoised parse's tuple, by identity)
+# with our configuration (by identity) fix the choice; only the SPI differs, copied in.
+_ONE: dict[tuple, tuple] = {}
+
+
+def _one_proposal(kind: str, choose, proposal, first, configured, flags):
+    """`choose(first, configured, flags)` for a `first` made of the one `proposal`."""
+    transforms = getattr(proposal, "transforms", None)
+    if type(transforms) is not tuple or not isinstance(proposal, Proposal):
+        return _by_identity(kind, choose, first, configured, flags)
+    spi = proposal.spi
+    key = (kind, proposal.number, proposal.protocol, len(spi), id(transforms), id(configured),
+           flags)  # fmt: skip
+    hit = _ONE.get(key)
+    if hit is not None and hit[0] is transforms and hit[1] is configured:
+        chosen = hit[2]
+        return chosen if chosen is None or chosen.spi == spi else chosen.with_spi(spi)
+    chosen = _by_identity(kind, choose, first, configured, flags)
+    if len(_ONE) >= _MEMO_SIZE:
+        _ONE.clear()
+    _ONE[key] = (transforms, configured, chosen)
+    return chosen
 
 
 def _by_identity(kind: str, choose, first, second, flags):

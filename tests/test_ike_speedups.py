@@ -619,3 +619,36 @@ def test_one_proposal_choices_equal_the_full_choice_for_every_spi(offer, ours, s
         if chosen is not None:
             answer = chosen.to_proposal(spi)
             assert check_chosen(answer, configured) == _check(answer, configured, (False, False))
+
+
+def test_records_built_through_the_builder_have_their_own_class_and_stay_frozen():
+    import pickle
+
+    @fast_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Wide:
+        a: int
+        b: int
+        c: int = 3
+        d: tuple = dataclasses.field(default_factory=tuple)
+
+        def __post_init__(self) -> None:
+            if self.a < 0:
+                raise ValueError("a must not be negative")
+
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Narrower(Wide):  # inherits Wide's generated __init__
+        pass
+
+    for obj in (Wide(1, 2), Wide._unchecked(1, 2, 3, ()), Narrower(1, 2)):
+        assert type(obj).__name__ in ("Wide", "Narrower")
+        assert dataclasses.astuple(obj) == (1, 2, 3, ())
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            obj.a = 5
+    assert type(Narrower(1, 2)) is Narrower and Wide(1, 2) == Wide._unchecked(1, 2, 3, ())
+    with pytest.raises(ValueError, match="negative"):
+        Wide(-1, 2)
+    assert Wide._unchecked(-1, 2, 3, ()).a == -1
+    event = ExchangeCompleted("IKE_AUTH", 1, "requester", 10, 20, 1, 1, 0.0, 0.1, 0.1)
+    again = pickle.loads(pickle.dumps(event))
+    assert again == event and type(again) is ExchangeCompleted

@@ -8,6 +8,12 @@ such records per handshake (headers, payloads, events), so `fast_init` writes th
 one bound `object.__setattr__` when the class has no slots). Signature, defaults,
 default factories, keyword-only fields and the `__post_init__` call stay as they were,
 and so do the objects, their equality, hash and repr.
+
+Storing through a descriptor is still a call per field. A record with several fields is
+built faster as an instance of a private "builder" subclass that has no frozen
+`__setattr__` (so each field is a plain attribute store) and is then given its real
+class (`__class__` assignment: same layout, no extra slots). Only the record being built
+is ever of that subclass, and only inside `__init__` / `_unchecked`.
 """
 
 from __future__ import annotations
@@ -26,6 +32,7 @@ class _Factory:
 
 
 _FACTORY = _Factory()
+_BUILDER_FIELDS = 4  # fields from which __init__ builds through the builder subclass
 
 
 def fast_init(cls: T) -> T:
@@ -34,8 +41,19 @@ def fast_init(cls: T) -> T:
     parsers whose values are valid by construction."""
     if not (dataclasses.is_dataclass(cls) and cls.__dataclass_params__.frozen):
         raise TypeError(f"{cls.__name__} is not a frozen dataclass")
-    namespace: dict = {"_MISSING": _FACTORY, "_set": object.__setattr__}
-    params, keyword_only, body = ["self"], [], []
+    builder = type(
+        f"_{cls.__name__}Builder",
+        (cls,),
+        {
+            "__slots__": (),
+            "__setattr__": object.__setattr__,
+            "__delattr__": object.__delattr__,
+            "__module__": cls.__module__,
+        },
+    )
+    namespace: dict = {"_MISSING": _FACTORY, "_set": object.__setattr__, "_builder": builder}
+    namespace["_type_of"] = type  # a field may be called "type"
+    params, keyword_only, body, stores = ["self"], [], [], []
     for f in dataclasses.fields(cls):
         name, value, default = f.name, f.name, ""
         if f.default is not dataclasses.MISSING:
@@ -59,13 +77,25 @@ def fast_init(cls: T) -> T:
             body.append(f"    _set_{name}(self, {value})")
         else:
             body.append(f"    _set(self, {name!r}, {value})")
+        stores.append(f"    self.{name} = {value}")
     # _unchecked(every init field, in order): the object without __post_init__'s checks,
     # for parsers whose values are valid by construction (they raise ParseError first).
     fields = [p.split("=")[0] for p in params[1:] + keyword_only]
-    unchecked = ["    self = _new(_cls)", *body, "    return self"]
+    unchecked = ["    self = _new(_builder)", *stores, "    self.__class__ = _cls"]
+    unchecked.append("    return self")
     namespace.update(_new=object.__new__, _cls=cls)
     if keyword_only:
         params += ["*", *keyword_only]
+    if len(stores) >= _BUILDER_FIELDS:  # else the descriptor stores cost less
+        # A subclass that inherits this __init__ keeps the descriptor stores.
+        body = [
+            "    if _type_of(self) is _cls:",
+            "        _set(self, '__class__', _builder)",
+            *("    " + line for line in stores),
+            "        self.__class__ = _cls",
+            "    else:",
+            *("    " + line for line in body),
+        ]
     if hasattr(cls, "__post_init__"):
         body.append("    self.__post_init__()")
     source = (

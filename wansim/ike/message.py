@@ -58,6 +58,7 @@ _ENCRYPTED = (Encrypted, EncryptedFragment)
 # (EnumType.__getattr__ makes every class attribute lookup go through Python code).
 _NONE = PayloadType.NONE
 _SK, _SKF = PayloadType.SK, PayloadType.SKF
+_ZERO_SPI = bytes(8)
 _EXCHANGE_TYPES = members(ExchangeType)  # what coerce() looks up, without the call
 _PAYLOAD_TYPES = members(PayloadType)
 
@@ -133,6 +134,17 @@ class IkeHeader:
             _HEADER.unpack_from(data)
         )
         # Unpacked fields always fit (8-byte SPIs, one-byte and 32-bit fields): no checks.
+        if version >> 4 == 2 and length >= IKE_HEADER_BYTES and spi_i != _ZERO_SPI:
+            return cls._unchecked(  # the usual header: none of the errors below applies
+                spi_i,
+                spi_r,
+                _EXCHANGE_TYPES.get(exchange, exchange),
+                flags & _KNOWN_FLAGS,
+                message_id,
+                _PAYLOAD_TYPES.get(next_payload, next_payload),
+                length,
+                version,
+            )
         header = cls._unchecked(
             spi_i,
             spi_r,
@@ -148,7 +160,7 @@ class IkeHeader:
             raise InvalidMajorVersion(major, header=header)
         if major < 2:
             raise ParseError(f"IKE major version {major} is not IKEv2", header=header)
-        if spi_i == bytes(8):
+        if spi_i == _ZERO_SPI:
             raise ParseError("IKE header: initiator SPI is zero (RFC 7296 §3.1)", header=header)
         if length < IKE_HEADER_BYTES:
             raise ParseError(f"IKE header: length {length} is below 28", header=header)

@@ -195,8 +195,18 @@ def all_ke_tokens(specs) -> set[str]:
 
 def methods_of(chosen: ChosenProposal) -> list[str]:
     """Tokens of the chosen main KE then the ADDKEs in the order they run."""
-    main = [ke_token(chosen.ke)] if chosen.ke is not None else []
-    return main + [ke_token(m) for m in chosen.additional_kes]
+    key = (chosen.ke, chosen.additional_ke_slots)  # what the answer depends on
+    tokens = _METHODS.get(key)
+    if tokens is None:
+        main = [ke_token(chosen.ke)] if chosen.ke is not None else []
+        tokens = tuple(main + [ke_token(m) for m in chosen.additional_kes])
+        if len(_METHODS) >= _MEMO_SIZE:
+            _METHODS.clear()
+        _METHODS[key] = tokens
+    return list(tokens)
+
+
+_METHODS: dict[tuple, tuple[str, ...]] = {}
 
 
 def cipher_suite(chosen: ChosenProposal) -> CipherSuite:

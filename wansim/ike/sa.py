@@ -329,7 +329,7 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
                 req = self._request(
                     self._gen,
                     ExchangeType.INFORMATIONAL,
-                    [Delete(ProtocolId.ESP, (arg,))],
+                    [Delete._unchecked(ProtocolId.ESP, (arg,))],  # one SPI: nothing to check
                     now,
                     self._on_child_delete_response,
                 )

@@ -8,6 +8,10 @@ from wansim.ike.events import AuthenticationFailed, ChildSaDeleted, IkeSaDeleted
 from wansim.ike.payloads import Delete
 from wansim.ike.sa_records import _find_notify
 
+# Bound once: attribute access on an Enum class is slow in Python 3.11.
+_IKE, _ESP = ProtocolId.IKE, ProtocolId.ESP
+_AUTHENTICATION_FAILED = NotifyType.AUTHENTICATION_FAILED
+
 
 class _Informational:
     """Mixin of `IkeSa`: answering and concluding INFORMATIONAL exchanges."""
@@ -16,7 +20,7 @@ class _Informational:
 
     def _on_informational_request(self, gen, message, inner, now) -> None:
         deletes = [p for p in inner if isinstance(p, Delete)]
-        if any(d.protocol == ProtocolId.IKE for d in deletes):
+        if deletes and any([d.protocol == _IKE for d in deletes]):
             self._respond(gen, message, [], now)
             if gen.retired:
                 self._retire(gen, now, by_peer=True)
@@ -25,17 +29,21 @@ class _Informational:
             return
         ours = []
         for d in deletes:
-            if d.protocol != ProtocolId.ESP:
+            if d.protocol != _ESP:
                 continue
             for spi in d.spis:
-                child = next((c for c in self.children.values() if c.spi_out == spi), None)
+                child = None
+                for c in self.children.values():
+                    if c.spi_out == spi:
+                        child = c
+                        break
                 if child is not None:
                     del self.children[child.spi_in]
                     self._superseded.discard(child.spi_in)
                     ours.append(child.spi_in)
                     self._events.append(ChildSaDeleted(gen.spis, child.spis, now, True))
-        payloads = [Delete(ProtocolId.ESP, tuple(ours))] if ours else []
-        if _find_notify(inner, NotifyType.AUTHENTICATION_FAILED) is not None:
+        payloads = [Delete(_ESP, tuple(ours))] if ours else []
+        if _find_notify(inner, _AUTHENTICATION_FAILED) is not None:
             self._respond(gen, message, payloads, now)
             self._close(
                 now, AuthenticationFailed(gen.spis, now, False, "peer sent AUTHENTICATION_FAILED")

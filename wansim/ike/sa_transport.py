@@ -181,7 +181,8 @@ class _Transport:
             tuple(req.ops),
         )
         self._events.insert(mark, done)
-        self._pump(now)
+        if self._queue:  # else _pump has nothing to start
+            self._pump(now)
 
     def _receive_request(
         self, gen: _Generation, message: Message, ike: bytes, addr: Addr, marker: bool, now: float
@@ -241,7 +242,8 @@ class _Transport:
             self._refuse(gen, message, now, violation.reason, violation.notify)
         except keymat.KeyScheduleError as error:
             self._refuse(gen, message, now, str(error), NotifyType.INVALID_SYNTAX)
-        self._pump(now)
+        if self._queue:  # else _pump has nothing to start
+            self._pump(now)
 
     def _open(self, gen: _Generation, message: Message, ike: bytes, now: float):
         """Decrypt an SK message or add an SKF fragment; (inner, A|P, bytes, datagrams)

@@ -190,16 +190,18 @@ def _walk_chain(
     the chain must end exactly at the end of `data`. Errors say which payload failed
     and at which byte offset (of the message, or of the decrypted chain)."""
     payloads: list[Payload] = []
+    append = payloads.append
     payload_type = first_type
     end = len(data)
     unpack_header = _PAYLOAD_HEADER.unpack_from
     parsers = _BODY_PARSERS
     while payload_type != _NONE:
-        if end - offset < PAYLOAD_HEADER_BYTES:
+        try:
+            next_type, flags, length = unpack_header(data, offset)
+        except struct.error:  # fewer than 4 bytes left
             raise _chain_error(
                 payloads, payload_type, offset, f"announced, {end - offset} bytes left"
-            )
-        next_type, flags, length = unpack_header(data, offset)
+            ) from None
         if length < PAYLOAD_HEADER_BYTES or offset + length > end:
             raise _chain_error(
                 payloads,
@@ -212,7 +214,7 @@ def _walk_chain(
         parse = parsers.get(payload_type)
         if parse is not None:
             try:
-                payloads.append(parse(data[offset + PAYLOAD_HEADER_BYTES : offset + length]))
+                append(parse(data[offset + PAYLOAD_HEADER_BYTES : offset + length]))
             except ParseError as error:
                 raise _chain_error(payloads, payload_type, offset, str(error)) from None
         elif _unusual(payloads, payload_type, data, offset, allow_encrypted):

@@ -31,12 +31,10 @@ class ScriptedEndpoint:
     def get_timer(self):
         return self.deadlines[0] if self.deadlines else None
 
-    def datagrams_to_send(self, now):
+    def take_output(self, now):
         out, self._out = self._out, []
-        return out
-
-    def next_event(self):
-        return self._events.pop(0) if self._events else None
+        events, self._events = self._events, []
+        return out, events
 
 
 def test_timers_fire_on_time_and_output_reaches_the_owner():

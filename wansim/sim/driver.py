@@ -41,11 +41,7 @@ class EngineDriver:
 
     def flush(self) -> None:
         """Hand the endpoint's pending output to the owner and re-arm the timer."""
-        endpoint = self.endpoint
-        datagrams = endpoint.datagrams_to_send(self.env._now)
-        events = []
-        while (event := endpoint.next_event()) is not None:
-            events.append(event)
+        datagrams, events = self.endpoint.take_output(self.env._now)
         if datagrams or events:
             self._on_output(datagrams, events)
         self.rearm()

@@ -196,12 +196,10 @@ class Pop:
         responder = self.responders[address]
         gateway, now = responder.gateway, self.env._now
         gateway.receive_datagram(data, addr, now, ingress=self.code)
-        out = gateway.datagrams_to_send(now)
+        out, events = gateway.take_output(now)
         cost = 0.0
         exchanges = 0
-        events = []
-        while (event := gateway.next_event()) is not None:
-            events.append(event)
+        for event in events:
             if isinstance(event, ExchangeCompleted) and event.side == "responder":
                 cost += self.costs.cost_s(event.crypto_ops, event.exchange)
                 exchanges += 1

@@ -76,6 +76,9 @@ from wansim.ike.timers import RetransmitSchedule
 # Bound once: attribute access on an Enum class is slow in Python 3.11, and drivers ask
 # for the timer after every datagram.
 _CLOSED = State.CLOSED
+_ESTABLISHED = State.ESTABLISHED
+_INFORMATIONAL = ExchangeType.INFORMATIONAL
+_ESP, _IKE = ProtocolId.ESP, ProtocolId.IKE
 
 
 class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
@@ -180,7 +183,7 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
 
     @property
     def established(self) -> bool:
-        return self.state is State.ESTABLISHED
+        return self.state is _ESTABLISHED
 
     def initiate(self, now: float) -> None:
         """Start IKE_SA_INIT (initiator only, once)."""
@@ -282,14 +285,14 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
             )
         if self._retry_at is not None and now >= self._retry_at:
             cmd, self._retry_cmd, self._retry_at = self._retry_cmd, None, None
-            if cmd is not None and self.state is State.ESTABLISHED:
+            if cmd is not None and self.state is _ESTABLISHED:
                 self._queue.append(cmd)
                 self._pump(now)
 
     # --- commands ------------------------------------------------------------------
 
     def _command(self, kind: str, arg: Any, now: float) -> None:
-        if self.state is not State.ESTABLISHED:
+        if self.state is not _ESTABLISHED:
             raise IkeStateError(f"{kind} needs an established IKE SA, state is {self.state.value}")
         if kind in ("child", "delete_child") and not self.children:
             raise IkeStateError("there is no Child SA to rekey or delete")
@@ -300,7 +303,7 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
         """Start the next queued command once no request of ours is outstanding."""
         while (
             self._queue
-            and self.state is State.ESTABLISHED
+            and self.state is _ESTABLISHED
             and self._gen.outstanding is None
             and self._rekey is None
         ):
@@ -313,23 +316,21 @@ class IkeSa(_Transport, _Handshake, _Rekeys, _Informational, _Outbox):
             elif kind == "ike":
                 self._start_ike_rekey(now)
             elif kind == "liveness":
-                req = self._request(
-                    self._gen, ExchangeType.INFORMATIONAL, [], now, self._on_liveness_response
-                )
+                req = self._request(self._gen, _INFORMATIONAL, [], now, self._on_liveness_response)
                 req.command = (kind, arg)
             elif kind == "delete":
                 self._request(
                     self._gen,
-                    ExchangeType.INFORMATIONAL,
-                    [Delete(ProtocolId.IKE)],
+                    _INFORMATIONAL,
+                    [Delete(_IKE)],
                     now,
                     self._on_delete_response,
                 )
             elif kind == "delete_child" and arg in self.children:
                 req = self._request(
                     self._gen,
-                    ExchangeType.INFORMATIONAL,
-                    [Delete._unchecked(ProtocolId.ESP, (arg,))],  # one SPI: nothing to check
+                    _INFORMATIONAL,
+                    [Delete._unchecked(_ESP, (arg,))],  # one SPI: nothing to check
                     now,
                     self._on_child_delete_response,
                 )

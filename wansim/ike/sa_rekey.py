@@ -51,6 +51,13 @@ from wansim.ike.sa_records import (
     _Violation,
 )
 
+# Bound once: attribute access on an Enum class is slow in Python 3.11, and every rekey
+# names these.
+_REKEY_SA, _ADDKE = NotifyType.REKEY_SA, NotifyType.ADDITIONAL_KEY_EXCHANGE
+_ESP, _IKE = ProtocolId.ESP, ProtocolId.IKE
+_CREATE_CHILD_SA, _IKE_FOLLOWUP_KE = ExchangeType.CREATE_CHILD_SA, ExchangeType.IKE_FOLLOWUP_KE
+_INFORMATIONAL = ExchangeType.INFORMATIONAL
+
 
 class _Rekeys:
     """Mixin of `IkeSa`: CREATE_CHILD_SA and IKE_FOLLOWUP_KE, both roles."""
@@ -70,7 +77,7 @@ class _Rekeys:
         )
         ops: list[CryptoOp] = []
         payloads: list[Payload] = [
-            Notify(NotifyType.REKEY_SA, protocol=ProtocolId.ESP, spi=child.spi_in),
+            Notify(_REKEY_SA, protocol=_ESP, spi=child.spi_in),
             sa_payload(esp, spi=run.new_spi),
             Nonce(run.nonce),
         ]
@@ -100,7 +107,7 @@ class _Rekeys:
         self._rekey = run
         self._request(
             self._gen,
-            ExchangeType.CREATE_CHILD_SA,
+            _CREATE_CHILD_SA,
             payloads,
             now,
             self._on_create_child_sa_response,
@@ -123,12 +130,12 @@ class _Rekeys:
         # With one request in flight per direction, a new CREATE_CHILD_SA means the peer
         # abandoned any run of IKE_FOLLOWUP_KE exchanges it had started with us.
         self._peer_rekey = None
-        rekey_sa = notifies.get(NotifyType.REKEY_SA)
+        rekey_sa = notifies.get(_REKEY_SA)
         sa = found.get(SecurityAssociation)
         nonce = found.get(Nonce)
         if sa is None or nonce is None:
             raise _Violation("CREATE_CHILD_SA lacks SA or Nonce")
-        is_ike = bool(sa.proposals) and sa.proposals[0].protocol == ProtocolId.IKE
+        is_ike = bool(sa.proposals) and sa.proposals[0].protocol == _IKE
         ops: list[CryptoOp] = []
         if is_ike:
             offer = self._offer()
@@ -150,7 +157,7 @@ class _Rekeys:
                         [
                             Notify(
                                 NotifyType.CHILD_SA_NOT_FOUND,
-                                protocol=ProtocolId.ESP,
+                                protocol=_ESP,
                                 spi=rekey_sa.spi,
                             )
                         ],
@@ -234,7 +241,7 @@ class _Rekeys:
         remaining = methods[1:] if methods else []
         if remaining:
             run.link = self._random(1)
-            payloads.append(Notify(NotifyType.ADDITIONAL_KEY_EXCHANGE, run.link))
+            payloads.append(Notify(_ADDKE, run.link))
             self._peer_rekey = run
             self._respond(gen, message, payloads, now, ops)
         else:
@@ -333,7 +340,7 @@ class _Rekeys:
             run.local_ts = ts_text(tsi.selectors) if tsi else run.local_ts
             run.remote_ts = ts_text(tsr.selectors) if tsr else run.remote_ts
         run.methods = list(methods)
-        link = notifies.get(NotifyType.ADDITIONAL_KEY_EXCHANGE)
+        link = notifies.get(_ADDKE)
         if len(methods) > 1:
             if link is None:
                 self._rekey = None
@@ -351,11 +358,11 @@ class _Rekeys:
         ops.append((token, "initiate"))
         payloads = [
             KeyExchange(kex.method_id, run.pending.share),
-            Notify(NotifyType.ADDITIONAL_KEY_EXCHANGE, run.link),
+            Notify(_ADDKE, run.link),
         ]
         self._request(
             self._gen,
-            ExchangeType.IKE_FOLLOWUP_KE,
+            _IKE_FOLLOWUP_KE,
             payloads,
             now,
             self._on_followup_ke_response,
@@ -364,7 +371,7 @@ class _Rekeys:
 
     def _on_followup_ke_request(self, gen, message, inner, now) -> None:
         run = self._peer_rekey
-        link = _find_notify(inner, NotifyType.ADDITIONAL_KEY_EXCHANGE)
+        link = _find_notify(inner, _ADDKE)
         if run is None or link is None or link.data != run.link:
             # RFC 9370 §2.2.3: unknown or missing link.
             self._respond(gen, message, [Notify(NotifyType.STATE_NOT_FOUND)], now)
@@ -396,7 +403,7 @@ class _Rekeys:
         payloads: list[Payload] = [KeyExchange(kex.method_id, share)]
         if len(run.secrets) < len(run.methods):
             run.link = self._random(1)
-            payloads.append(Notify(NotifyType.ADDITIONAL_KEY_EXCHANGE, run.link))
+            payloads.append(Notify(_ADDKE, run.link))
             self._respond(gen, message, payloads, now, ops)
         else:
             self._peer_rekey = None
@@ -419,7 +426,7 @@ class _Rekeys:
         if not self._finish_ke(run, req, token, ke.data, f"KEr({token})", now):
             return
         if len(run.secrets) < len(run.methods):
-            link = _find_notify(inner, NotifyType.ADDITIONAL_KEY_EXCHANGE)
+            link = _find_notify(inner, _ADDKE)
             if link is None:
                 self._rekey = None
                 raise _Violation("more key exchanges pending but no link notify", None)
@@ -483,8 +490,8 @@ class _Rekeys:
             # RFC 7296 §1.3.2: the rekey's initiator deletes the old IKE SA.
             self._request(
                 gen,
-                ExchangeType.INFORMATIONAL,
-                [Delete(ProtocolId.IKE)],
+                _INFORMATIONAL,
+                [Delete(_IKE)],
                 now,
                 self._on_old_sa_deleted,
             )
@@ -505,8 +512,8 @@ class _Rekeys:
             and self._rekey is not None
             and req.exchange
             in (
-                ExchangeType.CREATE_CHILD_SA,
-                ExchangeType.IKE_FOLLOWUP_KE,
+                _CREATE_CHILD_SA,
+                _IKE_FOLLOWUP_KE,
             )
         ):
             run, self._rekey = self._rekey, None

@@ -134,17 +134,6 @@ class IkeHeader:
             _HEADER.unpack_from(data)
         )
         # Unpacked fields always fit (8-byte SPIs, one-byte and 32-bit fields): no checks.
-        if version >> 4 == 2 and length >= IKE_HEADER_BYTES and spi_i != _ZERO_SPI:
-            return cls._unchecked(  # the usual header: none of the errors below applies
-                spi_i,
-                spi_r,
-                _EXCHANGE_TYPES.get(exchange, exchange),
-                flags & _KNOWN_FLAGS,
-                message_id,
-                _PAYLOAD_TYPES.get(next_payload, next_payload),
-                length,
-                version,
-            )
         header = cls._unchecked(
             spi_i,
             spi_r,
@@ -155,6 +144,8 @@ class IkeHeader:
             length,
             version,
         )
+        if version >> 4 == 2 and length >= IKE_HEADER_BYTES and spi_i != _ZERO_SPI:
+            return header  # the usual header: none of the errors below applies
         major = version >> 4
         if major > 2:
             raise InvalidMajorVersion(major, header=header)

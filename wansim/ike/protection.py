@@ -575,15 +575,7 @@ class SkChannel:
             and message[30] << 8 | message[31] == size - IKE_HEADER_BYTES
             and _LENGTH_FIELD.unpack_from(message, 24)[0] == size
         ):
-            aad = message[:_SK_AAD_BYTES]
-            iv = message[_SK_AAD_BYTES : _SK_AAD_BYTES + _GCM_IV_BYTES]
-            try:
-                plaintext = decrypt(self._salt + iv, message[_SK_AAD_BYTES + _GCM_IV_BYTES :], aad)
-            except InvalidTag:
-                raise IntegrityError("ICV mismatch (AES-GCM tag did not verify)") from None
-            if not plaintext or plaintext[-1] + 1 > len(plaintext):
-                raise ParseError("Pad Length exceeds the decrypted data")
-            inner = plaintext[: len(plaintext) - plaintext[-1] - 1]
+            inner = self._gcm_inner(message, _SK_AAD_BYTES)
             return Opened._unchecked(message[:IKE_HEADER_BYTES], b"", message[28], inner, 0)
         if (
             decrypt is not None
@@ -592,18 +584,24 @@ class SkChannel:
             and message[30] << 8 | message[31] == size - IKE_HEADER_BYTES
             and _LENGTH_FIELD.unpack_from(message, 24)[0] == size
         ):
-            aad = message[:_SKF_AAD_BYTES]
-            iv = message[_SKF_AAD_BYTES : _SKF_AAD_BYTES + _GCM_IV_BYTES]
-            try:
-                plaintext = decrypt(self._salt + iv, message[_SKF_AAD_BYTES + _GCM_IV_BYTES :], aad)
-            except InvalidTag:
-                raise IntegrityError("ICV mismatch (AES-GCM tag did not verify)") from None
-            if not plaintext or plaintext[-1] + 1 > len(plaintext):
-                raise ParseError("Pad Length exceeds the decrypted data")
+            inner = self._gcm_inner(message, _SKF_AAD_BYTES)
             number, total = _FRAGMENT_FIELDS.unpack_from(message, 32)
             if not 1 <= number <= total:
                 raise ParseError(f"fragment number {number} outside 1..{total}")
-            inner = plaintext[: len(plaintext) - plaintext[-1] - 1]
             header = message[:IKE_HEADER_BYTES]
             return Fragment._unchecked(header, b"", number, total, message[28], inner)
         return unprotect(message, self.suite, self.encr_key, self.integ_key)
+
+    def _gcm_inner(self, message: bytes, aad_bytes: int) -> bytes:
+        """Decrypt an SK/SKF payload whose AAD (IKE header and payload header, plus the
+        fragment fields for SKF) is the first `aad_bytes` of `message`; the inner
+        payloads without the padding (RFC 5282 §5.1, RFC 7383 §2.5)."""
+        iv_end = aad_bytes + _GCM_IV_BYTES
+        aad = message[:aad_bytes]
+        try:
+            plaintext = self._decrypt(self._salt + message[aad_bytes:iv_end], message[iv_end:], aad)
+        except InvalidTag:
+            raise IntegrityError("ICV mismatch (AES-GCM tag did not verify)") from None
+        if not plaintext or plaintext[-1] + 1 > len(plaintext):
+            raise ParseError("Pad Length exceeds the decrypted data")
+        return plaintext[: len(plaintext) - plaintext[-1] - 1]

@@ -102,7 +102,9 @@ def fast_init(cls: T) -> T:
         f"def __init__({', '.join(params)}):\n" + "\n".join(body or ["    pass"]) + "\n"
         f"def _unchecked({', '.join(fields)}):\n" + "\n".join(unchecked) + "\n"
     )
-    exec(source, namespace)  # how dataclasses itself writes __init__
+    # A file name per class, so profiles tell the records apart (cProfile keys functions
+    # by file, line and name, and every class would otherwise share "<string>":1).
+    exec(compile(source, f"<fast_init {cls.__qualname__}>", "exec"), namespace)
     init = namespace["__init__"]
     init.__qualname__ = f"{cls.__qualname__}.__init__"
     cls.__init__ = init

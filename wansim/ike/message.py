@@ -375,6 +375,34 @@ def serialize_payload_chain(payloads: Iterable[Payload]) -> tuple[int, bytes]:
     return payloads[0].payload_type, b"".join(parts)
 
 
+def message_payloads(data: bytes, header: IkeHeader) -> tuple[Payload, ...]:
+    """The cleartext payloads of the IKE message `data` (bytes) whose header is `header`
+    (`IkeHeader.from_bytes(data)`): what `Message.from_bytes` holds, without the Message
+    (an engine reads the header and the payloads, nothing else)."""
+    size = len(data)
+    if header.length != size:
+        raise ParseError(
+            f"IKE header length {header.length} != datagram length {size}", header=header
+        )
+    if header.next_payload == _SK and size >= 32 and data[30] << 8 | data[31] == size - 28:
+        # The usual protected message, one SK payload and nothing in clear: what the
+        # chain walk makes of it (SK is not critical-checked: its type is known).
+        first = data[28]
+        return (Encrypted._unchecked(_PAYLOAD_TYPES.get(first, first), data[32:]),)
+    if header.next_payload == _SKF and size >= 36 and data[30] << 8 | data[31] == size - 28:
+        number, total = data[32] << 8 | data[33], data[34] << 8 | data[35]
+        if 1 <= number <= total:  # else the chain walk raises what EncryptedFragment does
+            first = data[28]
+            first = _PAYLOAD_TYPES.get(first, first)
+            return (EncryptedFragment._unchecked(number, total, first, data[36:]),)
+    try:
+        payloads = _walk_chain(header.next_payload, data, IKE_HEADER_BYTES, allow_encrypted=True)
+    except ParseError as error:
+        error.header = header
+        raise
+    return tuple(payloads)
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class Message:
@@ -393,33 +421,7 @@ class Message:
         data = bytes(data)
         if header is None:
             header = IkeHeader.from_bytes(data)
-        size = len(data)
-        if header.length != size:
-            raise ParseError(
-                f"IKE header length {header.length} != datagram length {size}",
-                header=header,
-            )
-        if header.next_payload == _SK and size >= 32 and data[30] << 8 | data[31] == size - 28:
-            # The usual protected message, one SK payload and nothing in clear: what the
-            # chain walk makes of it (SK is not critical-checked: its type is known).
-            first = data[28]
-            sk = Encrypted._unchecked(_PAYLOAD_TYPES.get(first, first), data[32:])
-            return cls._unchecked(header, (sk,), data)
-        if header.next_payload == _SKF and size >= 36 and data[30] << 8 | data[31] == size - 28:
-            number, total = data[32] << 8 | data[33], data[34] << 8 | data[35]
-            if 1 <= number <= total:  # else the chain walk raises what EncryptedFragment does
-                first = data[28]
-                first = _PAYLOAD_TYPES.get(first, first)
-                skf = EncryptedFragment._unchecked(number, total, first, data[36:])
-                return cls._unchecked(header, (skf,), data)
-        try:
-            payloads = _walk_chain(
-                header.next_payload, data, IKE_HEADER_BYTES, allow_encrypted=True
-            )
-        except ParseError as error:
-            error.header = header
-            raise
-        return cls(header, tuple(payloads), data)
+        return cls._unchecked(header, message_payloads(data, header), data)
 
     def to_bytes(self) -> bytes:
         first, chain = serialize_payload_chain(self.payloads)

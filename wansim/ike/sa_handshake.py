@@ -31,7 +31,7 @@ from wansim.ike.events import (
     KeyExchangeRedirected,
     NegotiationFailed,
 )
-from wansim.ike.message import Message
+from wansim.ike.message import IkeHeader
 from wansim.ike.negotiation import (
     check_chosen,
     cipher_suite,
@@ -130,17 +130,17 @@ class _Handshake:
         """Status notifies of IKE_SA_INIT after NAT-D, in strongSwan's order (vector)."""
         return list(self._fixed.init_notifies[request, peer_int, peer_frag])
 
-    def _on_sa_init_request(self, gen: _Generation, message: Message, inner, now: float) -> None:
+    def _on_sa_init_request(self, gen: _Generation, header: IkeHeader, inner, now: float) -> None:
         """Responder: choose a proposal, run the main key exchange, send SAr1/KEr/Nr."""
         ops: list[CryptoOp] = []
         self.created_at = now  # the half-open timeout runs from here
-        found, notifies = _index(message.payloads)
+        found, notifies = _index(inner)
         sa = found.get(SecurityAssociation)
         ke = found.get(KeyExchange)
         nonce = found.get(Nonce)
         if sa is None or ke is None or nonce is None:
             raise _Violation("IKE_SA_INIT request lacks SA, KE or Nonce")
-        gen.spi_i = message.header.spi_i
+        gen.spi_i = header.spi_i
         self._peer_frag = _FRAGMENTATION_SUPPORTED in notifies
         self._peer_intermediate = _INTERMEDIATE_SUPPORTED in notifies
         chosen = select(
@@ -151,7 +151,7 @@ class _Handshake:
             ke_method=ke.method,
         )
         if chosen is None:
-            self._stateless_reply(gen, message, Notify(NotifyType.NO_PROPOSAL_CHOSEN), now)
+            self._stateless_reply(gen, header, Notify(NotifyType.NO_PROPOSAL_CHOSEN), now)
             self._fail(
                 now, "no acceptable IKE proposal", "IKE_SA_INIT", NotifyType.NO_PROPOSAL_CHOSEN
             )
@@ -162,7 +162,7 @@ class _Handshake:
             # RFC 7296 §1.2: name the group we want; keep no state.
             self._stateless_reply(
                 gen,
-                message,
+                header,
                 Notify(NotifyType.INVALID_KE_PAYLOAD, wanted.method_id.to_bytes(2, "big")),
                 now,
             )
@@ -173,7 +173,7 @@ class _Handshake:
         except KeyExchangeError as error:
             ops.append((methods[0], "respond"))
             # draft-ietf-ipsecme-ikev2-mlkem §3: a malformed key is answered INVALID_SYNTAX.
-            self._stateless_reply(gen, message, Notify(NotifyType.INVALID_SYNTAX), now)
+            self._stateless_reply(gen, header, Notify(NotifyType.INVALID_SYNTAX), now)
             self._fail(now, f"invalid KEi: {error}", "IKE_SA_INIT", NotifyType.INVALID_SYNTAX)
             return
         ops.append((methods[0], "respond"))
@@ -181,7 +181,7 @@ class _Handshake:
         gen.proposal = chosen
         self._ni = nonce.data
         self._nr = self._random(self.config.nonce_bytes)
-        self._derive_initial_keys(gen, message, methods, secret)
+        self._derive_initial_keys(gen, header, inner, methods, secret)
         payloads: list[Payload] = [
             sa_payload([chosen]),
             KeyExchange(wanted.method_id, share),
@@ -197,19 +197,21 @@ class _Handshake:
         payloads += self._init_notifies(
             request=False, peer_int=self._peer_intermediate, peer_frag=self._peer_frag
         )
-        self._init_request = message.raw or b""
-        datagrams, _ = self._respond(gen, message, payloads, now, ops)
+        self._init_request = self._current[2]  # the request as received
+        datagrams, _ = self._respond(gen, header, payloads, now, ops)
         self._init_response = datagrams[0]
         self.state = State.INTERMEDIATE if self._addke else State.AUTH
 
-    def _stateless_reply(self, gen, message, notify: Notify, now) -> None:
+    def _stateless_reply(self, gen, header: IkeHeader, notify: Notify, now) -> None:
         """An IKE_SA_INIT error response with SPIr = 0 and only one notify (§1.2, §2.6)."""
-        data, record = _stateless_init_reply(message.header.spi_i, notify, now)
+        data, record = _stateless_init_reply(header.spi_i, notify, now)
         self._out.append((data, self.remote_addr))
         if self._trace is not None:
             self._trace(record)
 
-    def _derive_initial_keys(self, gen, message: Message, methods, secret: bytes) -> None:
+    def _derive_initial_keys(
+        self, gen, header: IkeHeader, payloads, methods, secret: bytes
+    ) -> None:
         """Either role, once IKE_SA_INIT is done: note the key exchanges still to run,
         derive the first key set (RFC 7296 §2.14) and compare the NAT-D hashes."""
         self._ke_methods = list(methods)
@@ -218,13 +220,13 @@ class _Handshake:
             ike_suite(gen.proposal), secret, self._ni, self._nr, gen.spi_i, gen.spi_r
         )
         self.key_sets.append(KeySet(gen.spi_i, gen.spi_r, gen.keys, "IKE_SA_INIT"))
-        self._detect_nat(message, self.remote_addr)
+        self._detect_nat(header, payloads, self.remote_addr)
 
-    def _detect_nat(self, message: Message, peer_addr: Addr) -> None:
-        """RFC 7296 §2.23: compare the peer's NAT-D hashes with the addresses we see."""
-        header = message.header
+    def _detect_nat(self, header: IkeHeader, payloads, peer_addr: Addr) -> None:
+        """RFC 7296 §2.23: compare the peer's NAT-D hashes (in IKE_SA_INIT's `payloads`)
+        with the addresses we see."""
         src, dst = [], None
-        for n in message.payloads:
+        for n in payloads:
             if isinstance(n, Notify):
                 if n.type == _NAT_SOURCE:
                     src.append(n.data)
@@ -239,8 +241,8 @@ class _Handshake:
         expected_dst = _nat_hash(header.spi_i, spi_r, self.local_addr)
         self.nat_detected = expected_src not in src or dst.data != expected_dst
 
-    def _on_sa_init_response(self, gen: _Generation, message: Message, inner, now: float) -> None:
-        found, notifies = _index(message.payloads)
+    def _on_sa_init_response(self, gen: _Generation, header: IkeHeader, inner, now: float) -> None:
+        found, notifies = _index(inner)
         cookie = notifies.get(NotifyType.COOKIE)
         invalid_ke = notifies.get(NotifyType.INVALID_KE_PAYLOAD)
         if cookie is not None or invalid_ke is not None:
@@ -267,7 +269,7 @@ class _Handshake:
                 self._ke_token = token
             self._send_sa_init(now, new_ke=invalid_ke is not None)
             return
-        error = _error_notify(message.payloads)
+        error = _error_notify(inner)
         if error is not None:
             self._fail(
                 now,
@@ -293,13 +295,13 @@ class _Handshake:
         req_ops = self._responding_to.ops
         secret = self._pending.finish(ke.data)
         req_ops.append((self._ke_token, "finish"))
-        gen.spi_r = message.header.spi_r
+        gen.spi_r = header.spi_r
         gen.proposal = chosen
         self._nr = nonce.data
-        self._init_response = message.raw or b""
+        self._init_response = self._responding_to.response  # as received
         self._peer_frag = _FRAGMENTATION_SUPPORTED in notifies
         self._peer_intermediate = _INTERMEDIATE_SUPPORTED in notifies
-        self._derive_initial_keys(gen, message, methods, secret)
+        self._derive_initial_keys(gen, header, inner, methods, secret)
         if self.nat_detected or (self.config.port_4500 == "always" and self._peer_natd):
             self._floated = True
         self._next_handshake_step(now)
@@ -324,7 +326,7 @@ class _Handshake:
             self.state = State.AUTH
             self._send_auth(now)
 
-    def _on_intermediate_request(self, gen: _Generation, message: Message, inner, now: float):
+    def _on_intermediate_request(self, gen: _Generation, header: IkeHeader, inner, now: float):
         token = self._addke[0]
         kex = self._kex(token)
         ke = _find(inner, KeyExchange)
@@ -334,18 +336,18 @@ class _Handshake:
         try:
             share, secret = kex.respond(ke.data)
         except KeyExchangeError as error:
-            self._respond(gen, message, [Notify(NotifyType.INVALID_SYNTAX)], now, ops)
+            self._respond(gen, header, [Notify(NotifyType.INVALID_SYNTAX)], now, ops)
             self._fail(
                 now, f"invalid KEi({token}): {error}", "IKE_INTERMEDIATE", NotifyType.INVALID_SYNTAX
             )
             return
         request_ap = self._current[5]
         # The response still goes out under SK_*(n-1) (RFC 9370 §2.2.2).
-        _, response_ap = self._respond(gen, message, [KeyExchange(kex.method_id, share)], now, ops)
+        _, response_ap = self._respond(gen, header, [KeyExchange(kex.method_id, share)], now, ops)
         self._advance_keys(gen, secret, request_ap, response_ap)
         self.state = State.INTERMEDIATE if self._addke else State.AUTH
 
-    def _on_intermediate_response(self, gen: _Generation, message: Message, inner, now: float):
+    def _on_intermediate_response(self, gen: _Generation, header: IkeHeader, inner, now: float):
         token = self._addke[0]
         error = _error_notify(inner)
         if error is not None:
@@ -471,12 +473,12 @@ class _Handshake:
             return f"signature AUTH does not verify: {error}"
         return None
 
-    def _on_auth_request(self, gen: _Generation, message: Message, inner, now: float) -> None:
-        mid = message.header.message_id
+    def _on_auth_request(self, gen: _Generation, header: IkeHeader, inner, now: float) -> None:
+        mid = header.message_id
         ops: list[CryptoOp] = []
         problem = self._verify_peer(gen, inner, IdInitiator, mid, ops)
         if problem is not None:
-            self._respond(gen, message, [Notify(NotifyType.AUTHENTICATION_FAILED)], now, ops)
+            self._respond(gen, header, [Notify(NotifyType.AUTHENTICATION_FAILED)], now, ops)
             self._close(now, AuthenticationFailed(gen.spis, now, True, problem))
             return
         idr = self._fixed.id_r
@@ -489,7 +491,7 @@ class _Handshake:
         payloads += child_payloads
         if child is not None:
             payloads += self._auth_notifies(request=False)
-        self._respond(gen, message, payloads, now, ops)
+        self._respond(gen, header, payloads, now, ops)
         self._established(now)
         if child is not None:
             self._install_child(child, now)
@@ -528,7 +530,7 @@ class _Handshake:
         ]
         return payloads, child
 
-    def _on_auth_response(self, gen: _Generation, message: Message, inner, now: float) -> None:
+    def _on_auth_response(self, gen: _Generation, header: IkeHeader, inner, now: float) -> None:
         req = self._responding_to
         if _find_notify(inner, NotifyType.AUTHENTICATION_FAILED) is not None:
             self._close(

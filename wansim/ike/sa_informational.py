@@ -18,10 +18,10 @@ class _Informational:
 
     # --- INFORMATIONAL (RFC 7296 §1.4) ---------------------------------------------
 
-    def _on_informational_request(self, gen, message, inner, now) -> None:
+    def _on_informational_request(self, gen, header, inner, now) -> None:
         deletes = [p for p in inner if isinstance(p, Delete)]
         if deletes and any([d.protocol == _IKE for d in deletes]):
-            self._respond(gen, message, [], now)
+            self._respond(gen, header, [], now)
             if gen.retired:
                 self._retire(gen, now, by_peer=True)
             else:
@@ -44,20 +44,20 @@ class _Informational:
                     self._events.append(ChildSaDeleted(gen.spis, child.spis, now, True))
         payloads = [Delete(_ESP, tuple(ours))] if ours else []
         if _find_notify(inner, _AUTHENTICATION_FAILED) is not None:
-            self._respond(gen, message, payloads, now)
+            self._respond(gen, header, payloads, now)
             self._close(
                 now, AuthenticationFailed(gen.spis, now, False, "peer sent AUTHENTICATION_FAILED")
             )
             return
-        self._respond(gen, message, payloads, now)
+        self._respond(gen, header, payloads, now)
 
-    def _on_liveness_response(self, gen, message, inner, now) -> None:
+    def _on_liveness_response(self, gen, header, inner, now) -> None:
         """The peer is alive; nothing else to do."""
 
-    def _on_delete_response(self, gen, message, inner, now) -> None:
+    def _on_delete_response(self, gen, header, inner, now) -> None:
         self._close(now, IkeSaDeleted(gen.spis, now, False, "delete"))
 
-    def _on_child_delete_response(self, gen, message, inner, now) -> None:
+    def _on_child_delete_response(self, gen, header, inner, now) -> None:
         """RFC 7296 §1.4.1: once answered, the Child SA is gone on both ends — also when
         the peer had already dropped its half (an earlier answer was lost) and lists none."""
         _, spi_in = self._responding_to.command

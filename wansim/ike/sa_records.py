@@ -169,11 +169,12 @@ class _Request:
     exchange: int
     mid: int
     datagrams: list[bytes]  # IKE messages (no marker)
-    on_response: Callable[[_Generation, Message, tuple[Payload, ...], float], None]
+    on_response: Callable[[_Generation, IkeHeader, tuple[Payload, ...], float], None]
     first_sent_at: float
     ops: list[CryptoOp]
     ap_chunk: bytes = b""  # RFC 9242 A|P of the request, IKE_INTERMEDIATE only
     response_ap: bytes = b""  # ... and of its response
+    response: bytes = b""  # the response as received, IKE_SA_INIT only (AUTH signs it)
     transmissions: int = 1
     command: tuple[str, Any] | None = None  # to re-issue if its IKE SA is rekeyed away
     deadline: float = 0.0  # retransmit or give up then: kept up to date with transmissions

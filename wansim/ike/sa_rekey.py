@@ -121,11 +121,11 @@ class _Rekeys:
         ops.append((token, "initiate"))
         return KeyExchange(kex.method_id, run.pending.share)
 
-    def _on_create_child_sa_request(self, gen, message, inner, now) -> None:
+    def _on_create_child_sa_request(self, gen, header, inner, now) -> None:
         found, notifies = _index(inner)
         if self._rekey is not None:
             # Simultaneous rekeys: refuse; both sides retry later (RFC 7296 §2.25).
-            self._respond(gen, message, [Notify(NotifyType.TEMPORARY_FAILURE)], now)
+            self._respond(gen, header, [Notify(NotifyType.TEMPORARY_FAILURE)], now)
             return
         # With one request in flight per direction, a new CREATE_CHILD_SA means the peer
         # abandoned any run of IKE_FOLLOWUP_KE exchanges it had started with us.
@@ -153,7 +153,7 @@ class _Rekeys:
                 if old is None:
                     self._respond(
                         gen,
-                        message,
+                        header,
                         [
                             Notify(
                                 NotifyType.CHILD_SA_NOT_FOUND,
@@ -166,7 +166,7 @@ class _Rekeys:
                     return
             if old is not None and old.spi_in in self._superseded:
                 # RFC 7296 §2.25.1: this Child SA is already replaced and being deleted.
-                self._respond(gen, message, [Notify(NotifyType.TEMPORARY_FAILURE)], now)
+                self._respond(gen, header, [Notify(NotifyType.TEMPORARY_FAILURE)], now)
                 return
             offer = self._esp_specs
             chosen = select(sa.proposals, offer, ke_method=_ke_method(inner))
@@ -178,7 +178,7 @@ class _Rekeys:
                 old_child=old,
             )
         if chosen is None:
-            self._respond(gen, message, [Notify(NotifyType.NO_PROPOSAL_CHOSEN)], now)
+            self._respond(gen, header, [Notify(NotifyType.NO_PROPOSAL_CHOSEN)], now)
             self._events.append(
                 NegotiationFailed(
                     gen.spis,
@@ -201,7 +201,7 @@ class _Rekeys:
             if ke is None or ke.method != kex.method_id:
                 self._respond(
                     gen,
-                    message,
+                    header,
                     [Notify(NotifyType.INVALID_KE_PAYLOAD, kex.method_id.to_bytes(2, "big"))],
                     now,
                 )
@@ -210,7 +210,7 @@ class _Rekeys:
             try:
                 share, secret = kex.respond(ke.data)
             except KeyExchangeError as error:
-                self._respond(gen, message, [Notify(NotifyType.INVALID_SYNTAX)], now, ops)
+                self._respond(gen, header, [Notify(NotifyType.INVALID_SYNTAX)], now, ops)
                 self._events.append(
                     NegotiationFailed(
                         gen.spis,
@@ -234,7 +234,7 @@ class _Rekeys:
             remote = narrow(self._fixed.remote_ts, tsi.selectors if tsi else ())
             local = narrow(self._fixed.local_ts, tsr.selectors if tsr else ())
             if not remote or not local:
-                self._respond(gen, message, [Notify(NotifyType.TS_UNACCEPTABLE)], now, ops)
+                self._respond(gen, header, [Notify(NotifyType.TS_UNACCEPTABLE)], now, ops)
                 return
             run.local_ts, run.remote_ts = ts_text(local), ts_text(remote)
             payloads += [TrafficSelectorsInitiator(remote), TrafficSelectorsResponder(local)]
@@ -243,9 +243,9 @@ class _Rekeys:
             run.link = self._random(1)
             payloads.append(Notify(_ADDKE, run.link))
             self._peer_rekey = run
-            self._respond(gen, message, payloads, now, ops)
+            self._respond(gen, header, payloads, now, ops)
         else:
-            self._respond(gen, message, payloads, now, ops)
+            self._respond(gen, header, payloads, now, ops)
             self._complete_rekey(run, now)
 
     def _rekey_answered(
@@ -286,7 +286,7 @@ class _Rekeys:
             return False
         return True
 
-    def _on_create_child_sa_response(self, gen, message, inner, now) -> None:
+    def _on_create_child_sa_response(self, gen, header, inner, now) -> None:
         found, notifies = _index(inner)
         run, req, error = self._rekey_answered(inner)
         if run is None:
@@ -369,12 +369,12 @@ class _Rekeys:
             ops,
         )
 
-    def _on_followup_ke_request(self, gen, message, inner, now) -> None:
+    def _on_followup_ke_request(self, gen, header, inner, now) -> None:
         run = self._peer_rekey
         link = _find_notify(inner, _ADDKE)
         if run is None or link is None or link.data != run.link:
             # RFC 9370 §2.2.3: unknown or missing link.
-            self._respond(gen, message, [Notify(NotifyType.STATE_NOT_FOUND)], now)
+            self._respond(gen, header, [Notify(NotifyType.STATE_NOT_FOUND)], now)
             return
         index = len(run.secrets)
         token = run.methods[index]
@@ -387,7 +387,7 @@ class _Rekeys:
             share, secret = kex.respond(ke.data)
         except KeyExchangeError as error:
             self._peer_rekey = None
-            self._respond(gen, message, [Notify(NotifyType.INVALID_SYNTAX)], now, ops)
+            self._respond(gen, header, [Notify(NotifyType.INVALID_SYNTAX)], now, ops)
             self._events.append(
                 NegotiationFailed(
                     gen.spis,
@@ -404,13 +404,13 @@ class _Rekeys:
         if len(run.secrets) < len(run.methods):
             run.link = self._random(1)
             payloads.append(Notify(_ADDKE, run.link))
-            self._respond(gen, message, payloads, now, ops)
+            self._respond(gen, header, payloads, now, ops)
         else:
             self._peer_rekey = None
-            self._respond(gen, message, payloads, now, ops)
+            self._respond(gen, header, payloads, now, ops)
             self._complete_rekey(run, now)
 
-    def _on_followup_ke_response(self, gen, message, inner, now) -> None:
+    def _on_followup_ke_response(self, gen, header, inner, now) -> None:
         run, req, error = self._rekey_answered(inner)
         if run is None:
             return
@@ -496,7 +496,7 @@ class _Rekeys:
                 self._on_old_sa_deleted,
             )
 
-    def _on_old_sa_deleted(self, gen, message, inner, now) -> None:
+    def _on_old_sa_deleted(self, gen, header, inner, now) -> None:
         self._retire(gen, now, by_peer=False)
 
     def _retire(self, gen: _Generation, now: float, *, by_peer: bool) -> None:

@@ -23,6 +23,7 @@ from wansim.ike.message import (
     IkeHeader,
     Message,
     header_bytes,
+    message_payloads,
     parse_payload_chain,
     serialize_payload_chain,
 )
@@ -106,9 +107,10 @@ class _Transport:
             if data == b"\xff":
                 self._drop(now, "nat_keepalive", 1)
                 return
-            ike = data[4:] if marker else data
-            message = Message.from_bytes(ike, header)
-            header = message.header
+            ike = bytes(data[4:] if marker else data)
+            if header is None:
+                header = IkeHeader.from_bytes(ike)
+            payloads = message_payloads(ike, header)
             gen = self._gen
             if gen.original_initiator:  # the usual case: our SPI names the current generation
                 if header.spi_i != gen.spi_i:
@@ -122,9 +124,9 @@ class _Transport:
                 self._drop(now, "wrong_initiator_flag", len(data), header_spis=gen.spis)
                 return
             if header.flags & _RESPONSE:
-                self._receive_response(gen, message, ike, now)
+                self._receive_response(gen, header, payloads, ike, now)
             else:
-                self._receive_request(gen, message, ike, addr, marker, now)
+                self._receive_request(gen, header, payloads, ike, addr, marker, now)
         except ParseError as error:
             self._drop(now, "parse_error", len(data), str(error))
 
@@ -140,16 +142,16 @@ class _Transport:
                 return gen  # IKE_SA_INIT request (or its retransmission)
         return None
 
-    def _receive_response(self, gen: _Generation, message: Message, ike: bytes, now: float):
+    def _receive_response(self, gen: _Generation, header: IkeHeader, payloads, ike: bytes, now):
         req = gen.outstanding
-        header = message.header
         if req is None or header.message_id != req.mid or header.exchange_type != req.exchange:
             self._drop(now, "unexpected_response", len(ike), header_spis=gen.spis)
             return
         if header.exchange_type == _IKE_SA_INIT:
-            inner, ap, total, count = message.payloads, b"", len(ike), 1
+            inner, ap, total, count = payloads, b"", len(ike), 1
+            req.response = ike
         else:
-            opened = self._open(gen, message, ike, now)
+            opened = self._open(gen, header, payloads, ike, now)
             if opened is None:
                 return
             inner, ap, total, count = opened
@@ -159,7 +161,7 @@ class _Transport:
         req.response_ap = ap
         self._responding_to = req
         try:
-            req.on_response(gen, message, inner, now)
+            req.on_response(gen, header, inner, now)
         except _Violation as violation:
             self._fail(now, violation.reason, name_of(ExchangeType, req.exchange), violation.notify)
         except (KeyExchangeError, keymat.KeyScheduleError) as error:
@@ -185,11 +187,10 @@ class _Transport:
             self._pump(now)
 
     def _receive_request(
-        self, gen: _Generation, message: Message, ike: bytes, addr: Addr, marker: bool, now: float
+        self, gen: _Generation, header: IkeHeader, payloads, ike: bytes, addr, marker, now
     ) -> None:
-        header = message.header
         mid = header.message_id
-        last = message.payloads[-1] if message.payloads else None
+        last = payloads[-1] if payloads else None
         fragment = last if isinstance(last, EncryptedFragment) else None
         if gen.cache is not None and mid == gen.cache.mid:
             if ike == gen.cache.request:
@@ -209,14 +210,14 @@ class _Transport:
             if handler_name is None:
                 self._drop(now, "unexpected_exchange", len(ike), header_spis=gen.spis)
                 return
-            inner, ap, total, count, first = message.payloads, b"", len(ike), 1, ike
+            inner, ap, total, count, first = payloads, b"", len(ike), 1, ike
         else:
             if gen.keys is None:
                 self._drop(now, "no_keys", len(ike), header_spis=gen.spis)
                 return
             if fragment is not None and fragment.fragment_number == 1:
                 gen.first_fragment[(mid, False)] = ike
-            opened = self._open(gen, message, ike, now)
+            opened = self._open(gen, header, payloads, ike, now)
             if opened is None:
                 return
             inner, ap, total, count = opened
@@ -225,11 +226,11 @@ class _Transport:
         self.remote_addr = addr
         if marker:
             self._floated = True
-        self._current = (gen, message, first, total, count, ap)
+        self._current = (gen, header, first, total, count, ap)
         if handler_name is None:
             self._refuse(
                 gen,
-                message,
+                header,
                 now,
                 f"{name_of(ExchangeType, header.exchange_type)} "
                 f"request not allowed in state {state.value}",
@@ -237,19 +238,19 @@ class _Transport:
             )
             return
         try:
-            getattr(self, handler_name)(gen, message, inner, now)
+            getattr(self, handler_name)(gen, header, inner, now)
         except _Violation as violation:
-            self._refuse(gen, message, now, violation.reason, violation.notify)
+            self._refuse(gen, header, now, violation.reason, violation.notify)
         except keymat.KeyScheduleError as error:
-            self._refuse(gen, message, now, str(error), NotifyType.INVALID_SYNTAX)
+            self._refuse(gen, header, now, str(error), NotifyType.INVALID_SYNTAX)
         if self._queue:  # else _pump has nothing to start
             self._pump(now)
 
-    def _open(self, gen: _Generation, message: Message, ike: bytes, now: float):
-        """Decrypt an SK message or add an SKF fragment; (inner, A|P, bytes, datagrams)
-        once complete, None while fragments are missing or when the datagram is dropped."""
-        header = message.header
-        if not message.payloads or not isinstance(message.payloads[-1], _ENCRYPTED):
+    def _open(self, gen: _Generation, header: IkeHeader, payloads, ike: bytes, now: float):
+        """Decrypt an SK message or add an SKF fragment (`payloads`: the message's cleartext
+        ones); (inner, A|P, bytes, datagrams) once complete, None while fragments are
+        missing or when the datagram is dropped."""
+        if not payloads or not isinstance(payloads[-1], _ENCRYPTED):
             self._drop(now, "unprotected_message", len(ike), header_spis=gen.spis)
             return None
         key = (header.message_id, bool(header.flags & _RESPONSE))
@@ -279,8 +280,8 @@ class _Transport:
                 return None
             # RFC 7296 §2.5: reject the request, answering UNSUPPORTED_CRITICAL_PAYLOAD.
             first = gen.first_fragment.pop(key, ike)
-            self._current = (gen, message, first, len(ike), 1, b"")
-            self._respond(gen, message, [Notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
+            self._current = (gen, header, first, len(ike), 1, b"")
+            self._respond(gen, header, [Notify(NotifyType.UNSUPPORTED_CRITICAL_PAYLOAD,
                                                 error.notify_data)], now)  # fmt: skip
             self._events.append(
                 NegotiationFailed(
@@ -363,15 +364,15 @@ class _Transport:
     def _respond(
         self,
         gen: _Generation,
-        message: Message,
+        header: IkeHeader,
         payloads: list[Payload],
         now: float,
         ops: list[CryptoOp] | None = None,
         *,
         keys_gen: _Generation | None = None,
     ) -> tuple[list[bytes], bytes]:
-        """Send the response to the request being handled and cache it for retransmits."""
-        header = message.header
+        """Send the response to the request being handled (its header `header`) and cache
+        it for retransmits."""
         _, _, request, total, count, _ = self._current
         datagrams, ap = self._build(
             keys_gen or gen, header.exchange_type, header.message_id, True, payloads
@@ -433,12 +434,12 @@ class _Transport:
     def _drop(self, now, trigger, length, detail="", header_spis=None) -> None:
         self._events.append(DatagramDropped(now, trigger, length, header_spis, detail))
 
-    def _refuse(self, gen, message, now, reason, notify) -> None:
+    def _refuse(self, gen, header, now, reason, notify) -> None:
         """Answer a protocol violation with an error notify and report it."""
-        exchange = name_of(ExchangeType, message.header.exchange_type)
+        exchange = name_of(ExchangeType, header.exchange_type)
         payloads = [Notify(notify)] if notify is not None else []
-        if message.header.exchange_type == _IKE_SA_INIT or gen.keys is not None:
-            self._respond(gen, message, payloads, now)
+        if header.exchange_type == _IKE_SA_INIT or gen.keys is not None:
+            self._respond(gen, header, payloads, now)
         self._events.append(
             NegotiationFailed(
                 gen.spis,

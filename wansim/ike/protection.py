@@ -566,29 +566,22 @@ class SkChannel:
 
     def open(self, message: bytes) -> Opened | Fragment:
         """`unprotect(message, suite, encr_key, integ_key)`."""
-        decrypt = self._decrypt
         size = len(message)
+        marker = message[16] if self._decrypt is not None and size > IKE_HEADER_BYTES + 3 else 0
+        aad_bytes = _SK_AAD_BYTES if marker == _SK else _SKF_AAD_BYTES if marker == _SKF else 0
         if (
-            decrypt is not None
-            and size >= _SK_AAD_BYTES + _GCM_IV_BYTES + _GCM_ICV_BYTES
-            and message[16] == _SK
+            aad_bytes
+            and size >= aad_bytes + _GCM_IV_BYTES + _GCM_ICV_BYTES
             and message[30] << 8 | message[31] == size - IKE_HEADER_BYTES
             and _LENGTH_FIELD.unpack_from(message, 24)[0] == size
         ):
-            inner = self._gcm_inner(message, _SK_AAD_BYTES)
-            return Opened._unchecked(message[:IKE_HEADER_BYTES], b"", message[28], inner, 0)
-        if (
-            decrypt is not None
-            and size >= _SKF_AAD_BYTES + _GCM_IV_BYTES + _GCM_ICV_BYTES
-            and message[16] == _SKF
-            and message[30] << 8 | message[31] == size - IKE_HEADER_BYTES
-            and _LENGTH_FIELD.unpack_from(message, 24)[0] == size
-        ):
-            inner = self._gcm_inner(message, _SKF_AAD_BYTES)
+            inner = self._gcm_inner(message, aad_bytes)
+            header = message[:IKE_HEADER_BYTES]
+            if marker == _SK:
+                return Opened._unchecked(header, b"", message[28], inner, 0)
             number, total = _FRAGMENT_FIELDS.unpack_from(message, 32)
             if not 1 <= number <= total:
                 raise ParseError(f"fragment number {number} outside 1..{total}")
-            header = message[:IKE_HEADER_BYTES]
             return Fragment._unchecked(header, b"", number, total, message[28], inner)
         return unprotect(message, self.suite, self.encr_key, self.integ_key)
 

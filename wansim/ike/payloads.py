@@ -339,19 +339,8 @@ class SecurityAssociation(Payload):
     proposals: tuple[Proposal, ...]
 
     def body(self) -> bytes:
-        proposals = self.proposals
-        if len(proposals) == 1:
-            return proposals[0].to_bytes()
-        n = len(proposals)
-        return b"".join([p.to_bytes(last=i == n - 1) for i, p in enumerate(proposals)])
-
-    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
-        proposals = self.proposals  # Payload.to_bytes with body() inlined for one proposal
-        body = proposals[0].to_bytes() if len(proposals) == 1 else self.body()
-        try:
-            return _GENERIC.pack(next_payload, 0, 4 + len(body)) + body
-        except struct.error:
-            return payload_header(next_payload, len(body)) + body
+        n = len(self.proposals)
+        return b"".join([p.to_bytes(last=i == n - 1) for i, p in enumerate(self.proposals)])
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
@@ -420,13 +409,6 @@ class Nonce(Payload):
 
     def body(self) -> bytes:
         return self.data
-
-    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
-        data = self.data  # Payload.to_bytes with body() inlined
-        try:
-            return _GENERIC.pack(next_payload, 0, 4 + len(data)) + data
-        except struct.error:
-            return payload_header(next_payload, len(data)) + data
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:
@@ -681,8 +663,7 @@ def _encode_selector(selector: TrafficSelector) -> bytes:
     ts_type = selector.ts_type
     _, size = _TS_LAYOUT[ts_type]
     return (
-        struct.pack(
-            "!BBHHH",
+        _SELECTOR.pack(
             ts_type,
             _u8(selector.ip_protocol, "IP protocol"),
             size,
@@ -749,14 +730,6 @@ class _TrafficSelectors(Payload):
         if type(selectors) is tuple:  # our config's and the memoised parses' tuples
             return _selectors_body(selectors)
         return _encode_selectors(selectors)
-
-    def to_bytes(self, next_payload: int = PayloadType.NONE) -> bytes:
-        selectors = self.selectors  # Payload.to_bytes with body() inlined
-        body = _selectors_body(selectors) if type(selectors) is tuple else self.body()
-        try:
-            return _GENERIC.pack(next_payload, 0, 4 + len(body)) + body
-        except struct.error:
-            return payload_header(next_payload, len(body)) + body
 
     @classmethod
     def from_body(cls, body: bytes) -> Self:

@@ -419,11 +419,8 @@ class Reassembly:
             raise ReassemblyError(
                 f"{fragment.total} fragments exceed the limit of {self.max_fragments}"
             )
-        started_at = self._started_at  # expire(now), inline: every fragment comes here
-        if started_at is not None and now >= started_at + self.timeout_s:
-            self._reset()
-        h = fragment.header  # fragment.message_key, inline
-        key = h[:16] + h[18:19] + bytes([h[19] & 0x20]) + h[20:24]
+        self.expire(now)
+        key = fragment.message_key
         if self._key != key or fragment.total > self._total:
             self._reset()
             self._key, self._total, self._started_at = key, fragment.total, now
@@ -469,9 +466,10 @@ class SkChannel:
     without unencrypted payloads, taking the IKE header as its fields; `open` is
     `unprotect`. The usual case, AES-GCM and a message in one SK payload, takes a short
     path on the AES-GCM object bound here (nonce = salt | IV, RFC 5282 §4; AAD = IKE
-    header and SK payload header, §5.1; a single Pad Length byte of zero); anything else
-    (CBC suites, fragments, unencrypted payloads, framing faults, out-of-range fields)
-    goes through the general functions, so bytes and errors are theirs.
+    header and SK payload header, §5.1; a single Pad Length byte of zero), and `open`
+    takes it for an SKF fragment too; anything else (CBC suites, sealing fragments,
+    unencrypted payloads, framing faults, out-of-range fields) goes through the general
+    functions, so bytes and errors are theirs.
     """
 
     __slots__ = ("suite", "encr_key", "integ_key", "_encrypt", "_decrypt", "_salt")
@@ -520,49 +518,11 @@ class SkChannel:
             else:
                 iv = random(_GCM_IV_BYTES)
                 return [aad + iv + encrypt(self._salt + iv, inner + b"\x00", aad)]
-        if (
-            encrypt is not None
-            and max_message is not None
-            and total > max_message
-            and len(spi_i) == 8 == len(spi_r)
-        ):
-            fragments = self._seal_fragments(
-                spi_i, spi_r, exchange, flags, mid, first_inner, inner, random, max_message
-            )
-            if fragments is not None:
-                return fragments
         header = header_bytes(spi_i, spi_r, exchange, flags, mid)
         keys = (self.suite, self.encr_key, self.integ_key)
         if max_message is None:
             return [protect(header, *keys, first_inner, inner, random)]
         return protect_fragments(header, *keys, first_inner, inner, random, max_message=max_message)
-
-    def _seal_fragments(
-        self, spi_i, spi_r, exchange, flags, mid, first_inner, inner, random, max_message
-    ) -> list[bytes] | None:
-        """`protect_fragments` of a message that does not fit `max_message`, on AES-GCM
-        (RFC 7383 §2.5: each SKF protected on its own, fragment 1 naming the first inner
-        payload); None when a size or field is out of range (the general path says so)."""
-        try:
-            per_fragment = fragment_data_bytes(self.suite, max_message)
-        except ValueError:
-            return None
-        count = max(1, -(-len(inner) // per_fragment))
-        if count > 0xFFFF:
-            return None
-        encrypt, salt, out = self._encrypt, self._salt, []
-        for number in range(1, count + 1):
-            chunk = inner[(number - 1) * per_fragment : number * per_fragment]
-            total = _GCM_OVERHEAD + 4 + len(chunk)
-            try:
-                aad = _SKF_AAD.pack(spi_i, spi_r, _SKF, IKE_VERSION, exchange, flags, mid, total,
-                                    first_inner if number == 1 else _NONE, 0,
-                                    total - IKE_HEADER_BYTES, number, count)  # fmt: skip
-            except struct.error:
-                return None
-            iv = random(_GCM_IV_BYTES)
-            out.append(aad + iv + encrypt(salt + iv, chunk + b"\x00", aad))
-        return out
 
     def open(self, message: bytes) -> Opened | Fragment:
         """`unprotect(message, suite, encr_key, integ_key)`."""

@@ -247,14 +247,13 @@ def _unusual(
     return True
 
 
-# Payloads that every handshake of a run repeats byte for byte (proposal offers and
-# answers, identities, traffic selectors; status notifies go through _parse_notify).
+# Payloads that every handshake of a run repeats byte for byte (identities, traffic
+# selectors; SA payloads go through _parse_sa, status notifies through _parse_notify).
 # Parsing is a pure function of the bytes and payloads are immutable, so a memo answers
 # the repeats; key exchange data, nonces and ciphertext are always new and skip it.
 # Errors are never memoised.
 _MEMOISED = frozenset(
     {
-        SecurityAssociation,
         IdInitiator,
         IdResponder,
         TrafficSelectorsInitiator,

@@ -192,21 +192,15 @@ class Gateway(_Outbox):
         sa._receive_routed(data, addr, now, header)  # receive_datagram, header parsed once
         if sa.state is _IDLE:  # its IKE_SA_INIT was malformed: keep no state
             self._out.extend(sa.datagrams_to_send(now))
-            self._events.extend(iter(sa.next_event, None))
+            sa._move_events_to(self._events)
             self._forget(sa)
             return
         self._collect(sa)
 
     def _collect(self, sa: IkeSa) -> None:
         """Take an SA's output and events, and bring the indexes up to date."""
-        out = sa._out  # what datagrams_to_send and _move_events_to do, inline
-        if out:
-            self._out.extend(out)
-            sa._out = []
-        events = sa._events
-        if events:
-            self._events.extend(events)
-            events.clear()
+        self._out.extend(sa.datagrams_to_send(0.0))
+        sa._move_events_to(self._events)
         state = sa.state
         if state is _CLOSED:
             self._forget(sa)

@@ -171,16 +171,13 @@ class Pop:
         if not self.alive:
             return self._drop("pop_down")
         if self._bucket is not None or self.registry is not None:  # admission needs the SPIs
-            # ike_spis, inline (every datagram): SPIr and the exchange type after the marker
-            ike = data[4:] if data[:4] == NON_ESP_MARKER else data
-            if len(ike) >= 28:
-                spi_r = ike[8:16]
-                if spi_r == _ZERO_SPI and ike[18] == _IKE_SA_INIT:
-                    if self._bucket is not None and not self._bucket.admit(self.env._now):
-                        return self._drop("rate_cap")
-                elif self.registry is not None:
-                    if not self.registry.usable(spi_r, self.code, self.env._now):
-                        return self._drop("state_not_here")
+            spis = ike_spis(data)
+            if spis is not None and spis[1] == _ZERO_SPI and spis[2] == _IKE_SA_INIT:
+                if self._bucket is not None and not self._bucket.admit(self.env._now):
+                    return self._drop("rate_cap")
+            elif self.registry is not None and spis is not None:
+                if not self.registry.usable(spis[1], self.code, self.env._now):
+                    return self._drop("state_not_here")
         self.cpu.submit(self._work, self._reply, address, data, addr, self._epoch)
 
     def _drop(self, why: str) -> None:

@@ -188,16 +188,12 @@ class Network:
         # the two kinds every handshake uses, inline; the path is symmetric and memoised
         if src_kind == "site" and dst_kind == "pop":
             up, down, pop_index = src_index, None, dst_where
-            path = self._site_pop.get((src_index, dst_where))
-            if path is None:
-                path = self._site_pop_path(src_index, dst_where)
+            path = self._site_pop_path(src_index, dst_where)
         elif src_kind == "pop" and dst_kind == "site":
             up, down, pop_index = None, dst_where, src_index
-            path = self._site_pop.get((dst_where, src_index))
-            if path is None:
-                path = self._site_pop_path(dst_where, src_index)
+            path = self._site_pop_path(dst_where, src_index)
         else:
-            path, pop_index = self._path(src_kind, src_index, dst_kind, int(dst_where))
+            path, pop_index = self._other_path(src_kind, src_index, dst_kind, int(dst_where))
             if path is None:  # site to site while either site's POP route is down
                 self._drop(now, src, dst, size, 1, "blackholed")
                 return
@@ -259,13 +255,11 @@ class Network:
             where = self._located[ip] = self.world.locate(ip)
         return where
 
-    def _path(
+    def _other_path(
         self, src_kind: str, src: int, dst_kind: str, dst: int
     ) -> tuple[Path | None, int | None]:
-        if src_kind == "site" and dst_kind == "pop":
-            return self._site_pop_path(src, dst), dst
-        if src_kind == "pop" and dst_kind == "site":
-            return self._site_pop_path(dst, src), src
+        """POP to POP or site to site (`_send` handles site and POP itself): the path and
+        the destination POP, if any."""
         w = self.world
         if src_kind == "pop" and dst_kind == "pop":
             return self._memo(("pop-pop", src, dst), lambda: w.pop_pop_path(src, dst)), dst

@@ -63,18 +63,15 @@ def covers(outer: TrafficSelector, inner: TrafficSelector) -> bool:
 def narrow(ours: tuple[TrafficSelector, ...], theirs: tuple[TrafficSelector, ...]):
     """Our narrowing of the peer's proposed selectors (RFC 7296 §2.9, simplified to
     whole ranges): keep each proposed range covered by ours, else ours inside it."""
+
     # First level: these very tuples again (ours from the config, theirs from the
     # memoised TS parse), by identity; then by the selectors' wire bytes.
-    hit = _NARROWED_BY_ID.get((id(ours), id(theirs)))
-    if hit is not None and hit[0] is ours and hit[1] is theirs:
-        return hit[2]
-    key = _selectors_key(ours, theirs)
-    narrowed = _memoised(_NARROWED, key, lambda: _narrow(ours, theirs))
+    def by_wire():
+        return _memoised(_NARROWED, _selectors_key(ours, theirs), lambda: _narrow(ours, theirs))
+
     if type(ours) is tuple and type(theirs) is tuple:  # immutable: the answer holds
-        if len(_NARROWED_BY_ID) >= _MEMO_SIZE:
-            _NARROWED_BY_ID.clear()
-        _NARROWED_BY_ID[id(ours), id(theirs)] = (ours, theirs, narrowed)
-    return narrowed
+        return _for_objects(_NARROWED_BY_ID, ours, theirs, (), by_wire)
+    return by_wire()
 
 
 def _narrow(ours, theirs):
@@ -142,6 +139,21 @@ _MISSING = object()
 _MEMO_SIZE = 1024
 
 
+def _for_objects(store: dict, a, b, extra: tuple, compute):
+    """`compute()`, remembered in `store` for these very objects `a` and `b` (by
+    identity: an entry holds them, so their ids cannot be reused while it is cached)
+    together with the hashable `extra`."""
+    key = (id(a), id(b), *extra)
+    hit = store.get(key)
+    if hit is not None and hit[0] is a and hit[1] is b:
+        return hit[2]
+    value = compute()
+    if len(store) >= _MEMO_SIZE:
+        store.clear()
+    store[key] = (a, b, value)
+    return value
+
+
 def _memoised(store: dict, key, compute):
     """`compute()`, remembered in `store` under `key` (None: not memoisable)."""
     if key is None:
@@ -195,15 +207,13 @@ def all_ke_tokens(specs) -> set[str]:
 
 def methods_of(chosen: ChosenProposal) -> list[str]:
     """Tokens of the chosen main KE then the ADDKEs in the order they run."""
-    key = (chosen.ke, chosen.additional_ke_slots)  # what the answer depends on
-    tokens = _METHODS.get(key)
-    if tokens is None:
+
+    def tokens() -> tuple[str, ...]:
         main = [ke_token(chosen.ke)] if chosen.ke is not None else []
-        tokens = tuple(main + [ke_token(m) for m in chosen.additional_kes])
-        if len(_METHODS) >= _MEMO_SIZE:
-            _METHODS.clear()
-        _METHODS[key] = tokens
-    return list(tokens)
+        return tuple(main + [ke_token(m) for m in chosen.additional_kes])
+
+    # keyed by what the answer depends on
+    return list(_memoised(_METHODS, (chosen.ke, chosen.additional_ke_slots), tokens))
 
 
 _METHODS: dict[tuple, tuple[str, ...]] = {}
@@ -327,17 +337,14 @@ def _one_proposal(kind: str, choose, proposal, first, configured, flags):
     if type(transforms) is not tuple or not isinstance(proposal, Proposal):
         return _by_identity(kind, choose, first, configured, flags)
     spi = proposal.spi
-    key = (kind, proposal.number, proposal.protocol, len(spi), id(transforms), id(configured),
-           flags)  # fmt: skip
-    hit = _ONE.get(key)
-    if hit is not None and hit[0] is transforms and hit[1] is configured:
-        chosen = hit[2]
-        return chosen if chosen is None or chosen.spi == spi else chosen.with_spi(spi)
-    chosen = _by_identity(kind, choose, first, configured, flags)
-    if len(_ONE) >= _MEMO_SIZE:
-        _ONE.clear()
-    _ONE[key] = (transforms, configured, chosen)
-    return chosen
+    chosen = _for_objects(
+        _ONE,
+        transforms,
+        configured,
+        (kind, proposal.number, proposal.protocol, len(spi), flags),
+        lambda: _by_identity(kind, choose, first, configured, flags),
+    )
+    return chosen if chosen is None or chosen.spi == spi else chosen.with_spi(spi)
 
 
 def _by_identity(kind: str, choose, first, second, flags):
@@ -346,15 +353,9 @@ def _by_identity(kind: str, choose, first, second, flags):
     immutable = type(first) is tuple or isinstance(first, Proposal)
     if not immutable or type(second) is not tuple:
         return choose(first, second, flags)
-    key = (kind, id(first), id(second), flags)
-    hit = _IDENTICAL.get(key)
-    if hit is not None and hit[0] is first and hit[1] is second:
-        return hit[2]
-    chosen = choose(first, second, flags)
-    if len(_IDENTICAL) >= _MEMO_SIZE:
-        _IDENTICAL.clear()
-    _IDENTICAL[key] = (first, second, chosen)
-    return chosen
+    return _for_objects(
+        _IDENTICAL, first, second, (kind, flags), lambda: choose(first, second, flags)
+    )
 
 
 def _choice_key(kind, offered, configured, flags, *, blank_spis) -> tuple | None:

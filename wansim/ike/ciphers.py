@@ -182,7 +182,7 @@ class CipherSuite:
         if len(iv) != self.iv_bytes:
             raise ValueError(f"IV must be {self.iv_bytes} bytes, got {len(iv)}")
         if self.aead:
-            aead, salt = self._gcm_by_key.get(encr_key) or self._gcm(encr_key)
+            aead, salt = self._gcm(encr_key)
             return iv + aead.encrypt(salt + iv, plaintext, aad)
         if len(plaintext) % self.block_bytes:
             raise ValueError("CBC plaintext must be padded to the block size first")
@@ -202,7 +202,7 @@ class CipherSuite:
             )
         iv = body[: self.iv_bytes]
         if self.aead:
-            aead, salt = self._gcm_by_key.get(encr_key) or self._gcm(encr_key)
+            aead, salt = self._gcm(encr_key)
             try:
                 return aead.decrypt(salt + iv, body[self.iv_bytes :], aad)
             except InvalidTag:

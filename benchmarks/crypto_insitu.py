@@ -33,6 +33,7 @@ from sim_scale import scenario  # noqa: E402
 
 from wansim.crypto import get_kex  # noqa: E402
 from wansim.crypto.kex import KeyExchange, PendingKeyExchange  # noqa: E402
+from wansim.sim.calibration import kex_calls  # noqa: E402
 from wansim.sim.run import simulate  # noqa: E402
 
 OPERATIONS = ("initiate", "respond", "finish")
@@ -99,14 +100,7 @@ def in_loop(recorder: Recorder, keys: list[tuple[str, str]], calls: int, flush: 
     scratch = np.empty_like(big)
     means = {}
     for token, operation in keys:
-        kex = get_kex(token)
-        pending = kex.initiate()
-        share, _ = kex.respond(pending.share)
-        call = {
-            "initiate": kex.initiate,
-            "respond": lambda k=kex, s=pending.share: k.respond(s),
-            "finish": lambda p=pending, s=share: p.finish(s),
-        }[operation]
+        call = kex_calls(get_kex(token))[operation]
         recorder.reset()
         for _ in range(calls):
             if flush:

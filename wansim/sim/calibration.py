@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable, Iterable
 from importlib import metadata
 
-from wansim.crypto import METHODS, BackendUnavailable, get_kex, unavailable_reason
+from wansim.crypto import METHODS, BackendUnavailable, KeyExchange, get_kex, unavailable_reason
 from wansim.crypto.signatures import SIGNATURE_SCHEMES
 from wansim.sim.costs import EXCHANGES, CostProfile, strongswan_exchange_s
 
@@ -78,6 +78,18 @@ def time_calls(
     return {key: statistics.median(values) for key, values in samples.items()}
 
 
+def kex_calls(kex: KeyExchange) -> dict[str, Callable[[], object]]:
+    """`kex`'s three operations as calls without arguments, on one exchange made now (so
+    `respond` and `finish` always answer the same, valid share)."""
+    pending = kex.initiate()
+    share, _ = kex.respond(pending.share)
+    return {
+        "initiate": kex.initiate,
+        "respond": lambda: kex.respond(pending.share),
+        "finish": lambda: pending.finish(share),
+    }
+
+
 def _runnable(tokens: Iterable[str], backend: str) -> list[str]:
     """The key exchanges ``backend`` runs here; BackendUnavailable if it runs none (a
     profile of signatures only, labelled with another backend, would mislead)."""
@@ -113,11 +125,8 @@ def measure_operations(
     calls: dict[str, Callable[[], object]] = {}
     for token in _runnable(wanted, backend) if tokens is None else wanted:
         kex = get_kex(token, backend)  # raises BackendUnavailable for an explicit token
-        pending = kex.initiate()
-        share, _ = kex.respond(pending.share)
-        calls[f"{token}:initiate"] = kex.initiate
-        calls[f"{token}:respond"] = lambda k=kex, s=pending.share: k.respond(s)
-        calls[f"{token}:finish"] = lambda p=pending, s=share: p.finish(s)
+        for operation, call in kex_calls(kex).items():
+            calls[f"{token}:{operation}"] = call
         used[token] = kex.backend
     if tokens is None:
         for token, scheme in SIGNATURE_SCHEMES.items():

@@ -164,8 +164,8 @@ def section(m: dict, calls: int) -> str:
         f"sites and {m['hours']:g} simulated hours in one process ({m['ops']:,} handshakes "
         "and rekeys, mostly Child rekeys with PFS, ecp384 + ML-KEM-768), every "
         "key-exchange operation timed where it runs. Loops: the same operations with the "
-        f"same timing wrapper, {calls:,} calls back to back; flushed: each call after a "
-        f"{FLUSH_BYTES >> 20} MiB copy that evicts the L2 cache.",
+        f"same timing wrapper, {calls:,} calls back to back; flushed: each call after copying "
+        f"{FLUSH_BYTES >> 20} MiB, which evicts the L2 cache.",
         "",
         "| method | operation | calls per simulated op | in simulation µs | loop µs "
         "| flushed loop µs | simulation ÷ loop |",

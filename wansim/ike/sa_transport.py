@@ -9,14 +9,7 @@ import functools
 
 from wansim.crypto import KeyExchangeError
 from wansim.ike import keymat, protection
-from wansim.ike.constants import (
-    NAT_T_PORT,
-    NON_ESP_MARKER,
-    ExchangeType,
-    NotifyType,
-    members,
-    name_of,
-)
+from wansim.ike.constants import NAT_T_PORT, NON_ESP_MARKER, ExchangeType, NotifyType, name_of
 from wansim.ike.errors import ParseError, UnsupportedCriticalPayload
 from wansim.ike.events import CryptoOp, DatagramDropped, Event, ExchangeCompleted, NegotiationFailed
 from wansim.ike.message import (
@@ -61,8 +54,6 @@ _REQUEST_HANDLERS: dict[tuple[str, int], str] = {
     (State.ESTABLISHED.value, ExchangeType.INFORMATIONAL): "_on_informational_request",
     (State.REKEYED.value, ExchangeType.INFORMATIONAL): "_on_informational_request",
 }
-# Exchange names for events, looked up without a call (name_of for unassigned numbers).
-_EXCHANGE_NAMES = {value: name_of(ExchangeType, value) for value in members(ExchangeType)}
 
 
 def _bind_channels(gen: _Generation) -> None:
@@ -169,7 +160,7 @@ class _Transport:
                 now, f"key exchange failed: {error}", name_of(ExchangeType, req.exchange), None
             )
         done = ExchangeCompleted(
-            _EXCHANGE_NAMES.get(req.exchange) or name_of(ExchangeType, req.exchange),
+            name_of(ExchangeType, req.exchange),
             req.mid,
             "requester",
             sum(map(len, req.datagrams)),
@@ -325,7 +316,7 @@ class _Transport:
         if exchange == _IKE_SA_INIT:
             header = self._header(gen, exchange, mid, response)
             return [Message(header, tuple(payloads)).to_bytes()], b""
-        flags = (_INITIATOR if gen.original_initiator else 0) | (_RESPONSE if response else 0)
+        flags = _flags(gen, response)
         if gen.channels_of is not gen.keys:
             _bind_channels(gen)
         first_inner, inner = serialize_payload_chain(payloads)
@@ -389,7 +380,7 @@ class _Transport:
         self._emit(gen, exchange, mid, True, datagrams, now, payloads)
         self._events.append(
             ExchangeCompleted(
-                _EXCHANGE_NAMES.get(exchange) or name_of(ExchangeType, exchange),
+                name_of(ExchangeType, exchange),
                 mid,
                 "responder",
                 total,

@@ -215,13 +215,7 @@ class Network:
         arrive_at = depart_at + path.delay_s
         loss, jitter_s = path.loss, path.jitter_s
         if loss > 0 or jitter_s > 0:  # a stream is made only for a site that draws
-            site = up if up is not None else down
-            if site is None or self._site_streams is None:
-                rng = self._rng
-            else:
-                rng = self._site_rngs.get(site)
-                if rng is None:
-                    rng = self._rng_of(site)
+            rng = self._rng_of(up if up is not None else down)
             if loss > 0 and (rng.random() < loss if k == 1 else _lost(rng, k, loss)):
                 self._drop(now, src, dst, size, k, "lost")
                 return

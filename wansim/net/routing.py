@@ -204,12 +204,8 @@ class AnycastRouting:
 
     def pop_at(self, address: str, site: int, now: float) -> int:
         """POP index the site's packets to `address` reach at `now`; NO_POP if blackholed."""
-        current = self._current[address]
-        switch_at = self._switch_at[address]
-        if switch_at[site] <= now:  # _settle_one, inline: every datagram a site sends asks
-            current[site] = self._pending[address][site]
-            switch_at[site] = np.inf
-        pop = int(current[site])
+        self._settle_one(address, site, now)
+        pop = int(self._current[address][site])
         if pop == NO_POP or not self.healthy[pop]:
             return NO_POP
         return pop

@@ -201,8 +201,7 @@ class Pop:
                 cost += self.costs.cost_s(event.crypto_ops, event.exchange)
                 exchanges += 1
         responder.driver.rearm()  # the gateway's timer (half-open expiry)
-        if self.registry is not None:
-            self._note(out, events)
+        self._note(out, events)
         self.counters.add(now, exchanges, len(data))
         return cost, (address, epoch, out)
 

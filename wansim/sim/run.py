@@ -176,8 +176,7 @@ class StrategyRun:
                 stream(self.seed, STREAM_HEALTH, i) if probes else None,
             )
             self.sites.append(site)
-            self._site_ends[i] = end = self.network.attach(ip, site.receive)
-            site.transmit = end.send  # what `send` does, one call shorter
+            self._site_ends[i] = self.network.attach(ip, site.receive)
             self._site_up[name] = False
             for t, address in enumerate(self.addresses):
                 pop = routing.pop_at(address, i, 0.0)

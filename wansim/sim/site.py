@@ -160,8 +160,6 @@ class BranchSite:
         ]
         self._health_checks = probes
         self.active = 0  # the tunnel carrying traffic (dual-tunnel switches it)
-        self.transmit: Callable[[bytes, Addr], None] = partial(ctx.send, self)
-        """Sends one datagram; the run may bind it straight to the site's network endpoint."""
         start_at = float(rng.uniform(0.0, policy.start_window_s)) if policy.start_window_s else 0.0
         self._at(start_at, self._start)
 
@@ -256,9 +254,8 @@ class BranchSite:
     def _send_all(self, tunnel: Tunnel, generation: int, datagrams: list) -> None:
         if generation != tunnel.generation:
             return
-        transmit = self.transmit
         for data, dest in datagrams:
-            transmit(data, dest)
+            self.ctx.send(self, data, dest)
 
     # -- engine events --------------------------------------------------------------------
     def _event(self, tunnel: Tunnel, event: object, cost_so_far: float) -> float:
